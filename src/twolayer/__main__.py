@@ -1,0 +1,8 @@
+"""``python -m twolayer``: the same as the ``twolayer`` command."""
+
+import sys
+
+from twolayer.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,254 @@
+"""The ``twolayer`` command: the only module that prints or touches files.
+
+Exit status: 0 on success, 1 on a failed check, 2 on a usage error (a bad flag or value, a file
+that exists without ``--force``). Every error is one line on stderr, never a traceback.
+"""
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+import numpy as np
+
+from twolayer import SEED_DIMS, SEED_LEARNING_RATE, SEED_STEPS
+from twolayer.network import init_data, init_params, legacy_init
+from twolayer.shapes import RELU_GRAD_AT_ZERO_CHOICES, Dims, Params
+from twolayer.training import train
+
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A bad flag, value or path: reported as one line on stderr with exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, not a usage block and a traceback."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: error: {message} (see {self.prog} --help)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _learning_rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer in [0, 2**32), got {text!r}"
+        ) from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {text!r}")
+    return value
+
+
+def _relu_grad_at_zero(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if value not in RELU_GRAD_AT_ZERO_CHOICES:
+        raise argparse.ArgumentTypeError(f"expected one of 0, 0.5, 1, got {text!r}")
+    return value
+
+
+def _build_parser() -> _Parser:
+    parser = _Parser(
+        prog="twolayer",
+        description="The reference implementation (oracle) of the seed's two-layer ReLU network.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = commands.add_parser(
+        "train",
+        help="run the seed's training loop",
+        description=(
+            "Run the seed notebook's training loop and print 'Iteration: {t}\\t loss:{loss}' "
+            "every --print-every steps, as the notebook does. With no flags: dims (64, 1000, "
+            "100, 10), lr 1e-6, 500 steps, seed 0."
+        ),
+    )
+    run.add_argument("--batch", type=_positive_int, default=SEED_DIMS.batch, help="N (default 64)")
+    run.add_argument(
+        "--d-in", type=_positive_int, default=SEED_DIMS.d_in, help="D_in (default 1000)"
+    )
+    run.add_argument(
+        "--hidden", type=_positive_int, default=SEED_DIMS.hidden, help="H (default 100)"
+    )
+    run.add_argument(
+        "--d-out", type=_positive_int, default=SEED_DIMS.d_out, help="D_out (default 10)"
+    )
+    run.add_argument("--lr", type=_learning_rate, default=SEED_LEARNING_RATE, help="default 1e-6")
+    run.add_argument("--steps", type=_count, default=SEED_STEPS, help="default 500")
+    run.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    run.add_argument("--print-every", type=_positive_int, default=10, help="default 10")
+    run.add_argument(
+        "--relu-grad-at-zero",
+        type=_relu_grad_at_zero,
+        default=1.0,
+        help="ReLU's derivative at h == 0: 0, 0.5 or 1 (default 1, the seed's)",
+    )
+    run.add_argument(
+        "--legacy-rng",
+        action="store_true",
+        help=(
+            "draw x, y, w1, w2 with numpy.random.RandomState(seed).randn, in that order, so that "
+            "the output equals the notebook's run after numpy.random.seed(seed)"
+        ),
+    )
+    run.add_argument("--save", type=Path, metavar="PATH", help="write the final w1, w2 as .npz")
+    run.add_argument("--force", action="store_true", help="let --save overwrite PATH")
+    run.add_argument(
+        "--json",
+        action="store_true",
+        help=(
+            "print the run and every loss as one JSON object instead of the lines; a loss that "
+            "overflowed is written as the string 'inf', '-inf' or 'nan'"
+        ),
+    )
+    return parser
+
+
+# -- files --------------------------------------------------------------------------------------
+
+
+def check_writable(path: Path, *, force: bool) -> None:
+    """Raise ``UsageError`` unless ``path`` can be written: its folder exists, and it does not
+    exist unless ``force``."""
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory; give a file path")
+    if path.exists() and not force:
+        raise UsageError(f"{path} exists; pass --force to overwrite it")
+    if not path.parent.is_dir():
+        raise UsageError(f"{path.parent} is not a directory")
+
+
+def write_atomic(path: Path, data: bytes, *, force: bool) -> None:
+    """Write ``data`` to ``path`` whole or not at all; never overwrite unless ``force``.
+
+    The bytes go to a temporary file in the same folder, are flushed to disk, and then take the
+    name in one step: ``os.replace`` with ``force``, else ``os.link``, which fails if the name
+    appeared in the meantime.
+    """
+    check_writable(path, force=force)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        if force:
+            os.replace(temporary, path)
+        else:
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                raise UsageError(f"{path} exists; pass --force to overwrite it") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+
+
+def params_npz_bytes(params: Params) -> bytes:
+    """Return ``w1`` and ``w2`` as the bytes of an uncompressed ``.npz`` (no pickled objects)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, w1=params.w1, w2=params.w2)
+    return buffer.getvalue()
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+def _json_float(value: float) -> float | str:
+    return value if math.isfinite(value) else str(value)
+
+
+def _train(args: argparse.Namespace) -> int:
+    dims = Dims(args.batch, args.d_in, args.hidden, args.d_out)
+    if args.save is not None:
+        check_writable(args.save, force=args.force)  # fail before the work, not after it
+    if args.legacy_rng:
+        x, y, params = legacy_init(args.seed, dims)
+    else:
+        rng = np.random.default_rng(args.seed)
+        x, y = init_data(rng, dims)
+        params = init_params(rng, dims)
+    result = train(
+        params,
+        x,
+        y,
+        learning_rate=args.lr,
+        steps=args.steps,
+        relu_grad_at_zero=args.relu_grad_at_zero,
+    )
+    if args.save is not None:
+        write_atomic(args.save, params_npz_bytes(result.params), force=args.force)
+    if args.json:
+        record = {
+            "dims": dims._asdict(),
+            "learning_rate": args.lr,
+            "steps": args.steps,
+            "seed": args.seed,
+            "legacy_rng": args.legacy_rng,
+            "relu_grad_at_zero": args.relu_grad_at_zero,
+            "losses": [_json_float(float(value)) for value in result.losses],
+        }
+        print(json.dumps(record))
+        return EXIT_OK
+    for t in range(0, args.steps, args.print_every):
+        # The notebook's own format, applied to a numpy float64 as the notebook does.
+        print("Iteration: {}\t loss:{}".format(t, result.losses[t]))  # noqa: UP032
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``twolayer`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command == "train":
+            return _train(args)
+        raise UsageError(f"twolayer: error: unknown command {args.command!r}")
+    except UsageError as error:
+        print(error, file=sys.stderr)
+    except (ValueError, TypeError, OSError) as error:
+        print(f"twolayer: error: {error}", file=sys.stderr)
+    return EXIT_USAGE

@@ -1,0 +1,219 @@
+"""Axis names, array aliases, the value types of the contract, and input validation.
+
+Every array in twolayer is named by the four axes of the seed notebook, ``batch d_in hidden
+d_out`` (the notebook's ``N, D_in, H, D_out``), in annotations, docstrings and error messages
+alike. Validation lives here so that every public function rejects bad input with the same
+words: the argument, the expected shape in axis names, and what arrived.
+"""
+
+import math
+import numbers
+from typing import NamedTuple
+
+import numpy as np
+from jaxtyping import Float64
+from numpy.typing import NDArray
+
+AXES = ("batch", "d_in", "hidden", "d_out")
+"""The axis names, in the order of ``Dims``."""
+
+X = Float64[NDArray[np.float64], "batch d_in"]  # inputs x, one row per sample
+Y = Float64[NDArray[np.float64], "batch d_out"]  # targets y; also y_pred and grad_y_pred
+W1 = Float64[NDArray[np.float64], "d_in hidden"]  # input -> hidden weights; also grad_w1
+W2 = Float64[NDArray[np.float64], "hidden d_out"]  # hidden -> output weights; also grad_w2
+Hidden = Float64[NDArray[np.float64], "batch hidden"]  # h, h_relu, grad_h_relu, grad_h
+Losses = Float64[NDArray[np.float64], " steps"]  # one loss per training step
+
+RELU_GRAD_AT_ZERO_CHOICES = (0.0, 0.5, 1.0)
+"""The legal values of ``relu_grad_at_zero``: the derivative of ReLU taken at an exact zero."""
+
+
+class Dims(NamedTuple):
+    """The four sizes of the network: the seed's ``N, D_in, H, D_out``."""
+
+    batch: int
+    d_in: int
+    hidden: int
+    d_out: int
+
+
+SEED_DIMS = Dims(batch=64, d_in=1000, hidden=100, d_out=10)
+"""The seed notebook's sizes: ``N, D_in, H, D_out = 64, 1000, 100, 10``."""
+
+
+class Params(NamedTuple):
+    """The weights: ``w1 (d_in, hidden)`` and ``w2 (hidden, d_out)``, float64."""
+
+    w1: W1
+    w2: W2
+
+
+class Grads(NamedTuple):
+    """The gradient of the loss, shaped like ``Params``: ``w1``, ``w2``."""
+
+    w1: W1
+    w2: W2
+
+
+class Activations(NamedTuple):
+    """The forward values that ``backward`` needs.
+
+    ``h, h_relu (batch, hidden)`` and ``y_pred (batch, d_out)``.
+    """
+
+    h: Hidden
+    h_relu: Hidden
+    y_pred: Y
+
+
+class TrainResult(NamedTuple):
+    """What ``train`` returns: the final ``params`` and ``losses (steps,)``.
+
+    ``losses[t]`` is the loss before update ``t``.
+    """
+
+    params: Params
+    losses: Losses
+
+
+# -- validation -------------------------------------------------------------------------------
+
+Sizes = dict[str, tuple[int, str]]  # axis name -> (size, the argument that fixed it)
+
+
+def _shape_in_axes(axes: tuple[str, ...], sizes: Sizes) -> str:
+    """Render ``(batch, d_in) = (4, ?)`` for the axes, with the sizes known so far."""
+    names = f"({', '.join(axes)})"
+    known = ", ".join(str(sizes[axis][0]) if axis in sizes else "?" for axis in axes)
+    if len(axes) == 1:
+        names, known = names[:-1] + ",)", known + ","
+    if not any(axis in sizes for axis in axes):
+        return names
+    return f"{names} = ({known})"
+
+
+def _type_name(value: object) -> str:
+    kind = type(value)
+    if kind.__module__ == "builtins":
+        return kind.__qualname__
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def check_array(name: str, value: object, axes: str, sizes: Sizes) -> NDArray[np.float64]:
+    """Return ``value`` if it is a finite float64 array with the named axes; else raise.
+
+    ``sizes`` holds the axis sizes fixed by earlier arguments; the axes that ``value`` names for
+    the first time are added to it, so that a later argument that disagrees is reported with the
+    argument that fixed the size.
+
+    Raises:
+        TypeError: ``value`` is not a numpy array, or its dtype is not float64.
+        ValueError: wrong number of axes, an empty axis, a size that disagrees, NaN or inf.
+    """
+    names = tuple(axes.split())
+    if not isinstance(value, np.ndarray) or isinstance(value, (np.matrix, np.ma.MaskedArray)):
+        raise TypeError(
+            f"{name} must be a numpy.ndarray of float64 with shape "
+            f"{_shape_in_axes(names, sizes)}; got {_type_name(value)}"
+        )
+    if value.dtype != np.float64:
+        raise TypeError(
+            f"{name} must have dtype float64 (shape {_shape_in_axes(names, sizes)}); got dtype "
+            f"{value.dtype}. twolayer computes in float64 only: convert with "
+            f"{name}.astype(numpy.float64), which is exact from float32 and float16"
+        )
+    if value.ndim != len(names):
+        raise ValueError(
+            f"{name} must have {len(names)} axes {_shape_in_axes(names, sizes)}; "
+            f"got shape {value.shape} with {value.ndim}"
+        )
+    for axis, size in zip(names, value.shape, strict=True):
+        if size < 1:
+            raise ValueError(f"{name} must have {axis} >= 1; got shape {value.shape}")
+        if axis in sizes and sizes[axis][0] != size:
+            known, source = sizes[axis]
+            raise ValueError(
+                f"{name} must have shape {_shape_in_axes(names, sizes)} ({axis} = {known} from "
+                f"{source}); got shape {value.shape}"
+            )
+    for axis, size in zip(names, value.shape, strict=True):
+        sizes.setdefault(axis, (size, name))
+    finite = np.isfinite(value)
+    if not finite.all():
+        index = tuple(int(i) for i in np.argwhere(~finite)[0])
+        raise ValueError(
+            f"{name} must be finite; got {value[index]} at index {index} "
+            f"(shape {_shape_in_axes(names, sizes)})"
+        )
+    return value
+
+
+def check_params(params: object, sizes: Sizes, name: str = "params") -> Params:
+    """Return ``params`` if it is a ``Params`` (or a pair) of valid ``w1``, ``w2``; else raise."""
+    if not isinstance(params, tuple) or len(params) != 2:
+        raise TypeError(
+            f"{name} must be twolayer.Params(w1, w2) with w1 (d_in, hidden) and w2 "
+            f"(hidden, d_out); got {type(params).__qualname__}"
+        )
+    w1 = check_array(f"{name}.w1", params[0], "d_in hidden", sizes)
+    w2 = check_array(f"{name}.w2", params[1], "hidden d_out", sizes)
+    return Params(w1, w2)
+
+
+def check_relu_grad_at_zero(value: object) -> float:
+    """Return ``value`` as a float if it is 0, 0.5 or 1; else raise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"relu_grad_at_zero must be one of 0, 0.5, 1; got {type(value).__qualname__} {value!r}"
+        )
+    if float(value) not in RELU_GRAD_AT_ZERO_CHOICES:
+        raise ValueError(f"relu_grad_at_zero must be one of 0, 0.5, 1; got {value!r}")
+    return float(value)
+
+
+def check_learning_rate(value: object) -> float:
+    """Return ``value`` as a float if it is a finite real number >= 0; else raise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"learning_rate must be a real number >= 0; got {type(value).__qualname__} {value!r}"
+        )
+    rate = float(value)
+    if not math.isfinite(rate) or rate < 0:
+        raise ValueError(f"learning_rate must be a finite number >= 0; got {value!r}")
+    return rate
+
+
+def check_count(name: str, value: object, minimum: int) -> int:
+    """Return ``value`` if it is an integer >= ``minimum`` (a bool is not); else raise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"{name} must be an integer >= {minimum}; got {type(value).__qualname__} {value!r}"
+        )
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+    return int(value)
+
+
+def check_dims(dims: object) -> Dims:
+    """Return ``dims`` as ``Dims`` if it holds four positive integers; else raise."""
+    if not isinstance(dims, tuple) or len(dims) != len(AXES):
+        raise TypeError(f"dims must be twolayer.Dims(batch, d_in, hidden, d_out); got {dims!r}")
+    return Dims(
+        *(check_count(f"dims.{axis}", size, 1) for axis, size in zip(AXES, dims, strict=True))
+    )
+
+
+def check_rng(rng: object) -> np.random.Generator:
+    """Return ``rng`` if it is a ``numpy.random.Generator``; else raise."""
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            f"rng must be a numpy.random.Generator, e.g. numpy.random.default_rng(0); "
+            f"got {type(rng).__qualname__}"
+        )
+    return rng
+
+
+def frozen(array: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Mark a freshly computed array read-only and return it (no copy: nobody else holds it)."""
+    array.flags.writeable = False
+    return array
