@@ -2,6 +2,7 @@
 
 - ``dev``: 100 examples a property, random, for quick local runs.
 - ``ci``: 300 examples, derandomized (the same cases on every run), as nox's ``tests`` runs.
+- ``thorough``: 10,000 examples, derandomized, for a deliberate long run of the properties.
 - ``mutation``: few examples, derandomized, no shrinking, for mutation testing.
 
 No deadline in any: run-time shape checking (jaxtyping + beartype) makes timings noisy.
@@ -18,6 +19,13 @@ settings.register_profile(
     deadline=None,
     derandomize=True,
     print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "thorough",
+    max_examples=10_000,
+    deadline=None,
+    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile(
