@@ -31,12 +31,16 @@ EXIT_USAGE = 2
 class UsageError(Exception):
     """A bad flag, value or path: reported as one line on stderr with exit status 2."""
 
+    def __init__(self, message: str, prog: str = "twolayer") -> None:
+        super().__init__(message)
+        self.prog = prog
+
 
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line, not a usage block and a traceback."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: error: {message} (see {self.prog} --help)")
+        raise UsageError(f"{message} (see {self.prog} --help)", prog=self.prog)
 
 
 def _positive_int(text: str) -> int:
@@ -246,9 +250,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command == "train":
             return _train(args)
-        raise UsageError(f"twolayer: error: unknown command {args.command!r}")
+        raise UsageError(f"unknown command {args.command!r}")
     except UsageError as error:
-        print(error, file=sys.stderr)
+        print(f"{error.prog}: error: {error}", file=sys.stderr)
     except (ValueError, TypeError, OSError) as error:
         print(f"twolayer: error: {error}", file=sys.stderr)
     return EXIT_USAGE

@@ -189,6 +189,25 @@ def _backward(
     return BackwardValues(grad_y_pred, grad_w2, grad_h_relu, grad_h, grad_w1)
 
 
+def _check_backward_args(
+    params: object, x: object, y: object, activations: object, relu_grad_at_zero: object
+) -> tuple[W2, X, Y, Hidden, Hidden, Y, float]:
+    """Validate the arguments of ``backward``; return those that ``_backward`` takes."""
+    sizes: Sizes = {}
+    _, w2 = check_params(params, sizes)
+    x = check_array("x", x, "batch d_in", sizes)
+    y = check_array("y", y, "batch d_out", sizes)
+    if not isinstance(activations, tuple) or len(activations) != len(Activations._fields):
+        raise TypeError(
+            "activations must be twolayer.Activations(h, h_relu, y_pred) from forward(params, x); "
+            f"got {type(activations).__qualname__}"
+        )
+    h = check_array("activations.h", activations[0], "batch hidden", sizes)
+    h_relu = check_array("activations.h_relu", activations[1], "batch hidden", sizes)
+    y_pred = check_array("activations.y_pred", activations[2], "batch d_out", sizes)
+    return w2, x, y, h, h_relu, y_pred, check_relu_grad_at_zero(relu_grad_at_zero)
+
+
 def backward_values(
     params: Params, x: X, y: Y, activations: Activations, *, relu_grad_at_zero: float = 1.0
 ) -> BackwardValues:
@@ -216,20 +235,9 @@ def backward_values(
         ``BackwardValues``: ``grad_y_pred (batch, d_out)``, ``grad_w2 (hidden, d_out)``,
         ``grad_h_relu, grad_h (batch, hidden)``, ``grad_w1 (d_in, hidden)``, read-only.
     """
-    sizes: Sizes = {}
-    _, w2 = check_params(params, sizes)
-    x = check_array("x", x, "batch d_in", sizes)
-    y = check_array("y", y, "batch d_out", sizes)
-    if not isinstance(activations, tuple) or len(activations) != len(Activations._fields):
-        raise TypeError(
-            "activations must be twolayer.Activations(h, h_relu, y_pred) from forward(params, x); "
-            f"got {type(activations).__qualname__}"
-        )
-    h = check_array("activations.h", activations[0], "batch hidden", sizes)
-    h_relu = check_array("activations.h_relu", activations[1], "batch hidden", sizes)
-    y_pred = check_array("activations.y_pred", activations[2], "batch d_out", sizes)
-    rule = check_relu_grad_at_zero(relu_grad_at_zero)
-    return BackwardValues(*map(frozen, _backward(w2, x, y, h, h_relu, y_pred, rule)))
+    return BackwardValues(
+        *map(frozen, _backward(*_check_backward_args(params, x, y, activations, relu_grad_at_zero)))
+    )
 
 
 def backward(
@@ -256,8 +264,8 @@ def backward(
     Grads(w1=array([[24., -0.]]), w2=array([[12.],
            [ 0.]]))
     """
-    values = backward_values(params, x, y, activations, relu_grad_at_zero=relu_grad_at_zero)
-    return Grads(values.grad_w1, values.grad_w2)
+    values = _backward(*_check_backward_args(params, x, y, activations, relu_grad_at_zero))
+    return Grads(frozen(values.grad_w1), frozen(values.grad_w2))
 
 
 def value_and_grad(

@@ -1,0 +1,181 @@
+"""The ``twolayer`` command: the seed's output, its flags, files, and one-line errors (exit 2)."""
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import twolayer
+from twolayer.cli import main
+
+SMALL = ["--batch", "3", "--d-in", "4", "--hidden", "5", "--d-out", "2"]
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    status = main(argv)
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_train_with_no_flags_runs_the_seed(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(["train"], capsys)
+    lines = out.splitlines()
+    assert (status, err, len(lines)) == (0, "", 50)
+    assert [line.split("\t")[0] for line in lines] == [f"Iteration: {t}" for t in range(0, 500, 10)]
+    losses = [float(line.split("\t loss:")[1]) for line in lines]
+    assert losses[0] > 1e7
+    assert losses[-1] < 1e-6
+    # The printed numbers are train's own losses for the seed's dims, rate and seed 0.
+    rng = np.random.default_rng(0)
+    x, y = twolayer.init_data(rng, twolayer.SEED_DIMS)
+    result = twolayer.train(
+        twolayer.init_params(rng, twolayer.SEED_DIMS), x, y, learning_rate=1e-6, steps=500
+    )
+    assert losses == result.losses[::10].tolist()
+
+
+def test_legacy_rng_prints_what_the_notebook_prints_after_np_random_seed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # The notebook's cells, verbatim, run in a fresh interpreter after np.random.seed(3).
+    notebook = textwrap.dedent(
+        """
+        import numpy as np
+        np.random.seed(3)
+        N, D_in, H, D_out = 6, 7, 5, 3
+        x = np.random.randn(N, D_in)
+        y = np.random.randn(N, D_out)
+        w1 = np.random.randn(D_in, H)
+        w2 = np.random.randn(H, D_out)
+        learning_rate = 1e-3
+        for t in range(40):
+            h = x.dot(w1)
+            h_relu = np.maximum(h, 0)
+            ypred = h_relu.dot(w2)
+            loss = np.square(ypred - y).sum()
+            if t % 10 == 0: print("Iteration: {}\\t loss:{}".format(t, loss))
+            grad_loss_ypred = 2.0 * (ypred - y)
+            grad_loss_w2 = h_relu.T.dot(grad_loss_ypred)
+            grad_loss_hrelu = grad_loss_ypred.dot(w2.T)
+            grad_loss_h = grad_loss_hrelu.copy()
+            grad_loss_h[h < 0] = 0
+            grad_loss_w1 = x.T.dot(grad_loss_h)
+            w1 -= learning_rate * grad_loss_w1
+            w2 -= learning_rate * grad_loss_w2
+        """
+    )
+    script = tmp_path / "notebook.py"
+    script.write_text(notebook)
+    expected = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=True
+    ).stdout
+    argv = ["train", "--legacy-rng", "--seed", "3", "--lr", "1e-3", "--steps", "40"]
+    dims = ["--batch", "6", "--d-in", "7", "--hidden", "5", "--d-out", "3"]
+    status, out, _ = run(argv + dims, capsys)
+    assert status == 0
+    assert out == expected
+    assert len(out.splitlines()) == 4
+
+
+def test_json_prints_every_loss(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(["train", *SMALL, "--steps", "7", "--lr", "0.01", "--json"], capsys)
+    record = json.loads(out)
+    assert status == 0
+    assert record["dims"] == {"batch": 3, "d_in": 4, "hidden": 5, "d_out": 2}
+    assert len(record["losses"]) == 7
+    assert record["losses"] == sorted(record["losses"], reverse=True)
+
+
+def test_json_writes_overflowed_losses_as_strings(capsys: pytest.CaptureFixture[str]) -> None:
+    with np.errstate(over="ignore", invalid="ignore"):
+        status, out, _ = run(["train", *SMALL, "--steps", "60", "--lr", "10", "--json"], capsys)
+    losses = json.loads(out)["losses"]
+    assert status == 0
+    assert losses[-1] in ("inf", "nan")
+
+
+def test_save_writes_the_final_weights_and_refuses_to_overwrite(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "params.npz"
+    status, _, _ = run(["train", *SMALL, "--steps", "3", "--save", str(path)], capsys)
+    assert status == 0
+    with np.load(path, allow_pickle=False) as saved:
+        w1, w2 = saved["w1"], saved["w2"]
+    rng = np.random.default_rng(0)
+    dims = twolayer.Dims(3, 4, 5, 2)
+    x, y = twolayer.init_data(rng, dims)
+    result = twolayer.train(twolayer.init_params(rng, dims), x, y, learning_rate=1e-6, steps=3)
+    assert w1.tobytes() == result.params.w1.tobytes()
+    assert w2.tobytes() == result.params.w2.tobytes()
+    before = path.read_bytes()
+    status, out, err = run(["train", *SMALL, "--steps", "4", "--save", str(path)], capsys)
+    assert (status, out) == (2, "")
+    assert err == f"twolayer: error: {path} exists; pass --force to overwrite it\n"
+    assert path.read_bytes() == before
+    status, _, _ = run(["train", *SMALL, "--steps", "4", "--save", str(path), "--force"], capsys)
+    assert status == 0
+    assert path.read_bytes() != before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.npz"]  # no temporary left
+
+
+def test_save_into_a_missing_folder_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    status, _, err = run(["train", *SMALL, "--save", str(tmp_path / "no" / "p.npz")], capsys)
+    assert status == 2
+    assert err.count("\n") == 1
+    assert "is not a directory" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "--batch", "0"], "argument --batch: expected an integer >= 1, got '0'"),
+        (["train", "--d-in", "x"], "argument --d-in: expected an integer >= 1, got 'x'"),
+        (["train", "--lr", "-1"], "argument --lr: expected a finite number >= 0, got '-1'"),
+        (["train", "--lr", "inf"], "argument --lr: expected a finite number >= 0, got 'inf'"),
+        (["train", "--steps", "-2"], "argument --steps: expected an integer >= 0, got '-2'"),
+        (["train", "--seed", "-1"], "argument --seed: expected an integer in [0, 2**32), got '-1'"),
+        (["train", "--print-every", "0"], "argument --print-every: expected an integer >= 1"),
+        (["train", "--relu-grad-at-zero", "0.3"], "expected one of 0, 0.5, 1, got '0.3'"),
+        (["train", "--bogus"], "unrecognized arguments: --bogus"),
+        (["trian"], "invalid choice: 'trian'"),
+        ([], "the following arguments are required: command"),
+    ],
+)
+def test_bad_flags_are_one_line_on_stderr_with_status_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = run(argv, capsys)
+    assert (status, out) == (2, "")
+    assert err.count("\n") == 1
+    assert message in err
+
+
+@pytest.mark.parametrize("rule", ["0", "0.5", "1"])
+def test_each_tie_convention_runs(rule: str, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(["train", *SMALL, "--steps", "2", "--relu-grad-at-zero", rule], capsys)
+    assert status == 0
+    assert out.startswith("Iteration: 0\t loss:")
+
+
+def test_the_installed_command_and_python_m_agree() -> None:
+    argv = ["train", *SMALL, "--steps", "21"]
+    by_module = subprocess.run(
+        [sys.executable, "-m", "twolayer", *argv], capture_output=True, text=True, check=True
+    )
+    assert by_module.stdout.count("Iteration:") == 3
+    bad = subprocess.run(
+        [sys.executable, "-m", "twolayer", "train", "--lr", "nan"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 2
+    assert "Traceback" not in bad.stderr
+    assert bad.stderr.count("\n") == 1
