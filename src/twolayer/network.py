@@ -261,7 +261,7 @@ def backward(
     >>> params = Params(np.array([[1.0, -1.0]]), np.array([[2.0], [3.0]]))
     >>> x, y = np.array([[2.0]]), np.array([[1.0]])
     >>> backward(params, x, y, forward(params, x))
-    Grads(w1=array([[24., -0.]]), w2=array([[12.],
+    Grads(w1=array([[24.,  0.]]), w2=array([[12.],
            [ 0.]]))
     """
     values = _backward(*_check_backward_args(params, x, y, activations, relu_grad_at_zero))

@@ -81,9 +81,9 @@ def train(
 
     >>> import numpy as np
     >>> params = Params(np.array([[1.0]]), np.array([[1.0]]))
-    >>> result = train(params, np.array([[1.0]]), np.array([[0.0]]), learning_rate=0.125, steps=3)
-    >>> result.losses.tolist()
-    [1.0, 0.25, 0.0625]
+    >>> result = train(params, np.array([[1.0]]), np.array([[0.0]]), learning_rate=0.25, steps=2)
+    >>> result.losses.tolist()  # both weights go from 1 to 1 - 0.25 * 2 = 0.5: y_pred 0.25
+    [1.0, 0.0625]
     """
     sizes: Sizes = {}
     w1, w2 = check_params(params, sizes)
