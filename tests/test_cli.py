@@ -179,3 +179,30 @@ def test_the_installed_command_and_python_m_agree() -> None:
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr
     assert bad.stderr.count("\n") == 1
+
+
+def test_plot_draws_a_png_and_refuses_to_overwrite_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "loss.png"
+    status, out, _ = run(["train", *SMALL, "--steps", "30", "--plot", str(path)], capsys)
+    assert status == 0
+    assert out.count("Iteration:") == 3
+    assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    status, _, err = run(["train", *SMALL, "--plot", str(path)], capsys)
+    assert status == 2
+    assert "exists; pass --force" in err
+
+
+def test_plot_without_matplotlib_is_one_line_and_status_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises
+    path = tmp_path / "loss.png"
+    status, out, err = run(["train", *SMALL, "--plot", str(path)], capsys)
+    assert (status, out) == (2, "")
+    assert (
+        err == "twolayer: error: --plot needs matplotlib, which is not installed: "
+        "pip install 'twolayer[plot]'\n"
+    )
+    assert not path.exists()

@@ -14,6 +14,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import NoReturn
 
 import numpy as np
@@ -139,7 +140,13 @@ def _build_parser() -> _Parser:
         ),
     )
     run.add_argument("--save", type=Path, metavar="PATH", help="write the final w1, w2 as .npz")
-    run.add_argument("--force", action="store_true", help="let --save overwrite PATH")
+    run.add_argument(
+        "--plot",
+        type=Path,
+        metavar="FILE.png",
+        help="draw the loss curve on a log scale (needs matplotlib: pip install twolayer[plot])",
+    )
+    run.add_argument("--force", action="store_true", help="let --save and --plot overwrite files")
     run.add_argument(
         "--json",
         action="store_true",
@@ -175,6 +182,7 @@ def write_atomic(path: Path, data: bytes, *, force: bool) -> None:
     check_writable(path, force=force)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 is for secrets; these are results
         with os.fdopen(fd, "wb") as file:
             file.write(data)
             file.flush()
@@ -189,6 +197,50 @@ def write_atomic(path: Path, data: bytes, *, force: bool) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
+
+
+def _pyplot() -> ModuleType:
+    """Return matplotlib.pyplot on the non-interactive Agg backend, or raise ``UsageError``."""
+    try:
+        import matplotlib  # noqa: PLC0415 (an optional extra, imported only when asked for)
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot  # noqa: PLC0415
+    except ImportError:
+        raise UsageError(
+            "--plot needs matplotlib, which is not installed: pip install 'twolayer[plot]'"
+        ) from None
+    return matplotlib.pyplot
+
+
+def loss_plot_png(losses: Sequence[float], title: str) -> bytes:
+    """Draw ``losses`` against the step on a log scale; return the PNG's bytes.
+
+    A log scale cannot show a loss that is zero, inf or nan: such steps are left out of the
+    line, and the title says how many.
+    """
+    pyplot = _pyplot()
+    steps = [t for t, value in enumerate(losses) if math.isfinite(value) and value > 0]
+    if len(steps) < len(losses):
+        title += f"\n({len(losses) - len(steps)} losses that are 0, inf or nan not drawn)"
+    figure, axes = pyplot.subplots(figsize=(7, 4.5), dpi=100)
+    try:
+        axes.semilogy(steps, [losses[t] for t in steps], color="tab:blue", linewidth=1.5)
+        axes.set_xlabel("step t")
+        axes.set_ylabel("loss before update t (summed squared error)")
+        axes.set_title(title)
+        axes.grid(True, which="both", alpha=0.3)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", metadata={"Software": None})
+    finally:
+        pyplot.close(figure)
+    return buffer.getvalue()
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def params_npz_bytes(params: Params) -> bytes:
@@ -207,8 +259,11 @@ def _json_float(value: float) -> float | str:
 
 def _train(args: argparse.Namespace) -> int:
     dims = Dims(args.batch, args.d_in, args.hidden, args.d_out)
-    if args.save is not None:
-        check_writable(args.save, force=args.force)  # fail before the work, not after it
+    for path in (args.save, args.plot):
+        if path is not None:
+            check_writable(path, force=args.force)  # fail before the work, not after it
+    if args.plot is not None:
+        _pyplot()
     if args.legacy_rng:
         x, y, params = legacy_init(args.seed, dims)
     else:
@@ -225,6 +280,12 @@ def _train(args: argparse.Namespace) -> int:
     )
     if args.save is not None:
         write_atomic(args.save, params_npz_bytes(result.params), force=args.force)
+    if args.plot is not None:
+        title = (
+            f"twolayer train: dims ({dims.batch}, {dims.d_in}, {dims.hidden}, {dims.d_out}), "
+            f"lr {args.lr:g}, seed {args.seed}"
+        )
+        write_atomic(args.plot, loss_plot_png(result.losses.tolist(), title), force=args.force)
     if args.json:
         record = {
             "dims": dims._asdict(),
