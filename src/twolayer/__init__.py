@@ -5,6 +5,7 @@ gradient descent, as pure functions over read-only float64 arrays that reproduce
 notebook bit for bit. Axis names everywhere: ``batch d_in hidden d_out``.
 """
 
+from twolayer.gradcheck import DirectionResult, GradcheckReport, SkippedEntry, check_gradients
 from twolayer.network import (
     BackwardValues,
     backward,
@@ -45,12 +46,16 @@ __all__ = [
     "Activations",
     "BackwardValues",
     "Dims",
+    "DirectionResult",
+    "GradcheckReport",
     "Grads",
     "Params",
+    "SkippedEntry",
     "TrainResult",
     "__version__",
     "backward",
     "backward_values",
+    "check_gradients",
     "forward",
     "init_data",
     "init_params",
