@@ -1,4 +1,6 @@
-"""Every check of twolayer is a nox session: ``nox`` runs the default ones (lint, typecheck, tests).
+"""Every check of twolayer is a nox session: ``nox`` runs the default ones.
+
+Default: lint, typecheck, tests, docs, crosscheck. On request: bench, mutation.
 
 Sessions install the project and its PEP 735 dependency groups from ``pyproject.toml``; uv is the
 backend where it is installed, virtualenv otherwise.
@@ -8,7 +10,7 @@ import nox
 
 nox.needs_version = ">=2024.4.15"
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests", "docs", "crosscheck"]
 nox.options.error_on_missing_interpreters = True
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
@@ -40,14 +42,76 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """pytest with hypothesis's ``ci`` profile (more examples, derandomized), doctests included."""
+    """pytest with hypothesis's ``ci`` profile (more examples, derandomized).
+
+    The doctests and tests/test_docs.py run in the ``docs`` session; tests/crosscheck in
+    ``crosscheck`` (it needs torch, JAX and autograd).
+    """
     _install_groups(session, "test")
+    session.run(
+        "pytest",
+        "tests",
+        "--ignore=tests/test_docs.py",
+        *session.posargs,
+        env={"TWOLAYER_HYPOTHESIS_PROFILE": "ci"},
+    )
+
+
+@nox.session(python=PYTHON, venv_backend="virtualenv")
+def bench(session: nox.Session) -> None:
+    """Time train against the seed's own loop (benchmarks/bench.py); JSON to benchmarks/results.
+
+    Not in the default run. ``nox -s bench -- --engines`` also installs torch and jax (the
+    ``crosscheck`` group) for their rows; any other arguments go to bench.py (``--help``).
+    pip (virtualenv), not uv, for the same reason as ``crosscheck``: the pinned CPU torch.
+    """
+    args = list(session.posargs)
+    groups = ["bench"]
+    if "--engines" in args:
+        args.remove("--engines")
+        groups.append("crosscheck")
+    _install_groups(session, *groups)
+    session.run("python", "benchmarks/bench.py", *args)
+
+
+@nox.session(python=PYTHON, venv_backend="virtualenv")
+def crosscheck(session: nox.Session) -> None:
+    """The judge against PyTorch, JAX and HIPS autograd (tests/crosscheck), typed and run.
+
+    pip (virtualenv), not uv: torch is pinned to the CPU wheel that these machines hold, which
+    pip finds through its configuration; uv would fetch a CUDA build of several GB. mypy checks
+    these files here, where torch and jax are installed (the typecheck session excludes them).
+    """
+    _install_groups(session, "crosscheck", "typecheck")
+    session.run(
+        "mypy",
+        "tests/crosscheck/conftest.py",
+        "tests/crosscheck/engines.py",
+        "tests/crosscheck/test_engines.py",
+    )
+    session.run(
+        "pytest",
+        "tests/crosscheck",
+        *session.posargs,
+        env={"TWOLAYER_HYPOTHESIS_PROFILE": "ci", "TWOLAYER_CROSSCHECK": "1"},
+    )
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """The docs stay true: the package's doctests, and tests/test_docs.py.
+
+    test_docs.py checks every relative link, every code line that docs/derivation.md quotes,
+    every test that the docs cite, and runs the examples of README.md and docs/vectors.md (the
+    latter against a freshly written suite, its results judged by check_results).
+    """
+    _install_groups(session, "docs")
     session.run(
         "pytest",
         "--doctest-modules",
         "--pyargs",
         "twolayer",
-        "tests",
+        "tests/test_docs.py",
         *session.posargs,
         env={"TWOLAYER_HYPOTHESIS_PROFILE": "ci"},
     )

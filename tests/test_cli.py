@@ -1,5 +1,6 @@
 """The ``twolayer`` command: the seed's output, its flags, files, and one-line errors (exit 2)."""
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -206,3 +207,88 @@ def test_plot_without_matplotlib_is_one_line_and_status_2(
         "pip install 'twolayer[plot]'\n"
     )
     assert not path.exists()
+
+
+def test_vectors_writes_the_suite_whole_and_refuses_an_existing_directory(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "suite"
+    status, printed, _ = run(["vectors", "--out", str(out)], capsys)
+    assert status == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(line.split("/")[-1] for line in printed.splitlines())
+    assert len(names) == 4
+    assert "SHA256SUMS" in names
+    for line in (out / "SHA256SUMS").read_text().splitlines():
+        digest, name = line.split("  ")
+        assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest
+    status, _, err = run(["vectors", "--out", str(out)], capsys)
+    assert (status, err) == (2, f"twolayer: error: {out} exists; pass --force to replace it\n")
+    status, again, _ = run(["vectors", "--out", str(out), "--force"], capsys)
+    assert (status, again) == (0, printed)  # the same bytes, so the same digests
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["suite"]  # nothing left behind
+
+
+def test_vectors_force_never_replaces_a_directory_with_other_files(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    status, _, err = run(["vectors", "--out", str(tmp_path), "--force"], capsys)
+    assert status == 2
+    assert "holds files that are not part of the suite (notes.txt)" in err
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_check_passes_the_reference_and_fails_a_bug_with_status_1(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    argv = ["check", "--max-examples", "10", "--impl"]
+    status, out, err = run([*argv, "twolayer.zoo:reference_step"], capsys)
+    assert (status, err) == (0, "")
+    assert out.startswith("twolayer.zoo:reference_step: conforms (arithmetic float64")
+    plot = tmp_path / "check.png"
+    status, out, _ = run([*argv, "twolayer.zoo:mask_at_zero", "--plot", str(plot)], capsys)
+    assert status == 1
+    assert "DOES NOT CONFORM" in out
+    assert "grad_w1" in out
+    assert plot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_check_judges_a_results_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from twolayer import conformance, zoo  # noqa: PLC0415 (needs hypothesis, a test dependency)
+
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(conformance.results_document(zoo.reference_step)))
+    status, out, _ = run(["check", "--results", str(good)], capsys)
+    assert status == 0
+    assert "conforms" in out
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(conformance.results_document(zoo.missing_factor_two)))
+    status, out, _ = run(["check", "--results", str(bad)], capsys)
+    assert status == 1
+    truncated = tmp_path / "truncated.json"
+    truncated.write_text(good.read_text()[:1000])
+    status, out, err = run(["check", "--results", str(truncated)], capsys)
+    assert (status, out) == (2, "")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["check", "--impl", "no_such_module:step"], "no_such_module"),
+        (["check", "--impl", "twolayer"], "module:attr"),
+        (["check", "--results", "/nonexistent/r.json"], "cannot read the results"),
+        (["check", "--impl", "twolayer.zoo:reference_step", "--suite", "s.json"], "--suite goes"),
+        (["check"], "one of the arguments --impl --results is required"),
+        (["check", "--impl", "a:b", "--results", "r.json"], "not allowed with argument"),
+        (["check", "--impl", "a:b", "--arithmetic", "fp8"], "invalid choice: 'fp8'"),
+    ],
+)
+def test_check_usage_errors_are_one_line_with_status_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = run(argv, capsys)
+    assert (status, out) == (2, "")
+    assert err.count("\n") == 1
+    assert message in err

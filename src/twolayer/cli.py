@@ -6,10 +6,12 @@ that exists without ``--force``). Every error is one line on stderr, never a tra
 
 import argparse
 import contextlib
+import hashlib
 import io
 import json
 import math
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -155,6 +157,75 @@ def _build_parser() -> _Parser:
             "overflowed is written as the string 'inf', '-inf' or 'nan'"
         ),
     )
+    vectors_command = commands.add_parser(
+        "vectors",
+        help="write the frozen test-vector suite",
+        description=(
+            "Write the frozen test-vector suite into a new directory: the JSON document, its "
+            ".npz twin, the JSON Schema and SHA256SUMS. The same bytes on every run."
+        ),
+    )
+    vectors_command.add_argument(
+        "--out", type=Path, required=True, metavar="DIR", help="the directory to create"
+    )
+    vectors_command.add_argument(
+        "--force",
+        action="store_true",
+        help="replace DIR if it exists and holds nothing but an earlier suite's files",
+    )
+    check = commands.add_parser(
+        "check",
+        help="judge another implementation against the oracle",
+        description=(
+            "Judge another implementation of the seed's step: a Python function (--impl), run "
+            "on the frozen cases and then on drawn ones, or the outputs that a program in any "
+            "language wrote for the suite's cases (--results). Each output is compared with the "
+            "exact result within a rigorous bound for the declared arithmetic. Exit 0 if it "
+            "conforms, 1 if not, 2 on a usage error."
+        ),
+    )
+    source = check.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--impl",
+        metavar="MODULE:ATTR",
+        help="a step(x, y, w1, w2, learning_rate) returning loss, grad_w1, grad_w2, w1_next, "
+        "w2_next (and optionally h); imported like python -m, so trust what you name",
+    )
+    source.add_argument(
+        "--results", type=Path, metavar="FILE", help="a results file (docs/vectors.md)"
+    )
+    check.add_argument(
+        "--suite",
+        type=Path,
+        metavar="FILE",
+        help="with --results: the suite's JSON file that the results answer (default: the frozen "
+        "suite that `twolayer vectors` writes)",
+    )
+    check.add_argument(
+        "--arithmetic",
+        choices=("float64", "float32", "tf32", "bf16"),
+        default="float64",
+        help="what the implementation computes in (default float64)",
+    )
+    check.add_argument(
+        "--relu-grad-at-zero",
+        type=_relu_grad_at_zero,
+        default=1.0,
+        help="the tie convention that it claims: 0, 0.5 or 1 (default 1, the seed's)",
+    )
+    check.add_argument(
+        "--max-examples",
+        type=_positive_int,
+        default=200,
+        help="with --impl: how many drawn cases after the frozen ones (default 200)",
+    )
+    check.add_argument(
+        "--plot",
+        type=Path,
+        metavar="FILE.png",
+        help="draw the worst error/bound per output and case, with the line at 1",
+    )
+    check.add_argument("--force", action="store_true", help="let --plot overwrite FILE.png")
     return parser
 
 
@@ -237,10 +308,98 @@ def loss_plot_png(losses: Sequence[float], title: str) -> bytes:
     return buffer.getvalue()
 
 
+def write_directory_atomic(directory: Path, files: dict[str, bytes], *, force: bool) -> None:
+    """Create ``directory`` holding ``files`` (name -> bytes), whole or not at all.
+
+    The files are written into a temporary directory beside it, flushed, and the directory
+    takes its name in one rename. With ``force``, an existing directory is replaced, but only
+    if it holds nothing but files of the same names (so that a typo cannot delete a home
+    directory).
+    """
+    if directory.exists():
+        if not directory.is_dir():
+            raise UsageError(f"{directory} exists and is not a directory")
+        if not force:
+            raise UsageError(f"{directory} exists; pass --force to replace it")
+        strangers = sorted(p.name for p in directory.iterdir() if p.name not in files)
+        if strangers:
+            raise UsageError(
+                f"{directory} holds files that are not part of the suite ({', '.join(strangers)}); "
+                "refusing to replace it"
+            )
+    if not directory.parent.is_dir():
+        raise UsageError(f"{directory.parent} is not a directory")
+    staging = Path(
+        tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.", suffix=".tmp")
+    )
+    retired = staging.with_suffix(".old")
+    try:
+        for name, data in files.items():
+            with open(staging / name, "xb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            os.chmod(staging / name, 0o666 & ~_umask())
+        os.chmod(staging, 0o777 & ~_umask())
+        if directory.exists():
+            os.rename(directory, retired)
+        os.rename(staging, directory)
+    finally:
+        for leftover in (staging, retired):
+            if leftover.exists():
+                shutil.rmtree(leftover)
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def check_plot_png(report: object) -> bytes:
+    """Draw each output's worst error/bound in each judged case, on a log scale, with 1 marked.
+
+    ``report`` is a ``twolayer.conformance.ConformanceReport``. A ratio of 0 (no error at all)
+    is drawn at the floor of the plot, an infinite one at its ceiling, so that every judged
+    case shows.
+    """
+    conformance = _conformance()
+    if not isinstance(report, conformance.ConformanceReport):
+        raise TypeError(f"report must be a ConformanceReport; got {type(report).__qualname__}")
+    pyplot = _pyplot()
+    cases = list(dict.fromkeys(entry.case for entry in report.case_ratios))
+    position = {case: index for index, case in enumerate(cases)}
+    finite = [r.worst_ratio for r in report.case_ratios if 0 < r.worst_ratio < math.inf]
+    floor = min([*finite, 1e-3]) / 10
+    ceiling = max([*finite, 10.0]) * 10
+    figure, axes = pyplot.subplots(figsize=(9, 5), dpi=100)
+    try:
+        outputs = list(dict.fromkeys(entry.output for entry in report.case_ratios))
+        for offset, output in enumerate(outputs):
+            entries = [r for r in report.case_ratios if r.output == output]
+            axes.scatter(
+                [position[r.case] + (offset - len(outputs) / 2) * 0.08 for r in entries],
+                [min(max(r.worst_ratio, floor), ceiling) for r in entries],
+                s=12,
+                label=output,
+            )
+        axes.axhline(1.0, color="black", linewidth=1.2, linestyle="--", label="bound (ratio 1)")
+        axes.set_yscale("log")
+        axes.set_ylim(floor / 2, ceiling * 2)
+        axes.set_xlabel("case judged (frozen cases first, then drawn ones)")
+        axes.set_ylabel("worst |computed - exact| / bound")
+        verdict = "conforms" if report.conforms else "does NOT conform"
+        axes.set_title(
+            f"{report.implementation}: {verdict} ({report.arithmetic}, relu'(0) = "
+            f"{report.relu_grad_at_zero:g})"
+        )
+        axes.grid(True, which="major", alpha=0.3)
+        axes.legend(loc="upper right", fontsize="small")
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", metadata={"Software": None})
+    finally:
+        pyplot.close(figure)
+    return buffer.getvalue()
 
 
 def params_npz_bytes(params: Params) -> bytes:
@@ -304,6 +463,62 @@ def _train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _vectors(args: argparse.Namespace) -> int:
+    from twolayer import vectors  # noqa: PLC0415 (exact arithmetic: loaded only when asked for)
+
+    if args.out.exists() and not args.force:  # fail before the work (about a minute)
+        raise UsageError(f"{args.out} exists; pass --force to replace it")
+    files = vectors.suite_files()
+    write_directory_atomic(args.out, files, force=args.force)
+    for name, data in files.items():
+        print(f"{hashlib.sha256(data).hexdigest()}  {len(data):>10} bytes  {args.out / name}")
+    return EXIT_OK
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise UsageError(f"cannot read the {what} {path}: {error.strerror}") from None
+
+
+def _conformance() -> ModuleType:
+    """Return twolayer.conformance, or raise ``UsageError`` if hypothesis is missing."""
+    try:
+        from twolayer import conformance  # noqa: PLC0415 (it needs hypothesis: on demand)
+    except ImportError as error:
+        raise UsageError(
+            f"twolayer check needs {error.name}, which is not installed: "
+            "pip install 'twolayer[testing]'"
+        ) from None
+    return conformance
+
+
+def _check(args: argparse.Namespace) -> int:
+    conformance = _conformance()
+    if args.suite is not None and args.results is None:
+        raise UsageError("--suite goes with --results")
+    if args.plot is not None:
+        check_writable(args.plot, force=args.force)
+        _pyplot()
+    options = {"arithmetic": args.arithmetic, "relu_grad_at_zero": args.relu_grad_at_zero}
+    try:
+        if args.impl is not None:
+            step = conformance.load_implementation(args.impl)
+            report = conformance.check_implementation(
+                step, max_examples=args.max_examples, implementation=args.impl, **options
+            )
+        else:
+            suite = None if args.suite is None else _read(args.suite, "suite")
+            report = conformance.check_results(suite, _read(args.results, "results"), **options)
+    except ValueError as error:
+        raise UsageError(str(error).splitlines()[0]) from None
+    print(conformance.format_report(report))
+    if args.plot is not None:
+        write_atomic(args.plot, check_plot_png(report), force=args.force)
+    return EXIT_OK if report.conforms else EXIT_CHECK_FAILED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``twolayer`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     parser = _build_parser()
@@ -311,6 +526,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command == "train":
             return _train(args)
+        if args.command == "vectors":
+            return _vectors(args)
+        if args.command == "check":
+            return _check(args)
         raise UsageError(f"unknown command {args.command!r}")
     except UsageError as error:
         print(f"{error.prog}: error: {error}", file=sys.stderr)

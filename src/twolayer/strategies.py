@@ -10,18 +10,26 @@ from typing import NamedTuple
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from numpy.typing import NDArray
 
 from twolayer.shapes import Dims, Params, X, Y
 
 __all__ = [
     "Case",
+    "bf16_cases",
+    "bf16_values",
+    "cancellation_cases",
     "cases",
     "dims",
     "dyadic_cases",
     "dyadic_values",
+    "float32_cases",
+    "float32_values",
     "float64_values",
     "integer_cases",
+    "learning_rates",
     "tie_cases",
+    "wide_magnitude_cases",
 ]
 
 
@@ -115,4 +123,156 @@ def tie_cases(sizes: st.SearchStrategy[Dims] = dims()) -> st.SearchStrategy[Case
             st.integers(0, case.x.shape[1] - 1),
             st.sampled_from([-1.0, 1.0]),
         )
+    )
+
+
+# -- grids of narrower formats, cancellation, wide magnitudes ------------------------------------
+
+
+def float32_values(*, max_magnitude: float = 4.0) -> st.SearchStrategy[float]:
+    """Draw float32 numbers in ``[-max_magnitude, max_magnitude]``, as float64.
+
+    Float32 subnormals included: data on the float32 grid, which a float32 implementation
+    receives exactly.
+    """
+    return st.floats(
+        -max_magnitude, max_magnitude, allow_nan=False, allow_infinity=False, width=32
+    ).map(float)
+
+
+def bf16_values(*, max_units: int = 255, exponent: int = -6) -> st.SearchStrategy[float]:
+    """Draw numbers of the bf16 grid, in ``[-4, 4]`` by default, as float64.
+
+    Each is ``k * 2**e`` for an integer ``|k| <= max_units`` (at most 8 significant bits) and
+    ``e`` in ``[exponent - 6, exponent]``.
+    """
+    return st.builds(
+        lambda units, shift: float(np.ldexp(float(units), shift)),
+        st.integers(-max_units, max_units),
+        st.integers(exponent - 6, exponent),
+    )
+
+
+def float32_cases(sizes: st.SearchStrategy[Dims] = dims()) -> st.SearchStrategy[Case]:  # noqa: B008
+    """Draw a ``Case`` of float32 numbers in ``[-4, 4]`` (``float32_values``), as float64."""
+    return cases(sizes, float32_values())
+
+
+def bf16_cases(sizes: st.SearchStrategy[Dims] = dims()) -> st.SearchStrategy[Case]:  # noqa: B008
+    """Draw a ``Case`` of bf16 numbers in ``[-4, 4]`` (``bf16_values``), as float64."""
+    return cases(sizes, bf16_values())
+
+
+_GRIDS = {"float64": np.float64, "float32": np.float32}
+
+
+def _on_grid(values: NDArray[np.float64], grid: str) -> NDArray[np.float64]:
+    """Round float64 ``values`` to the named grid (float32: to nearest), as float64."""
+    with np.errstate(over="ignore"):
+        return np.asarray(values.astype(_GRIDS[grid]), dtype=np.float64)
+
+
+def _nudged(values: NDArray[np.float64], steps: int, grid: str) -> NDArray[np.float64]:
+    """Move each of ``values`` by ``steps`` units in the last place of the grid (signed)."""
+    out = values.astype(_GRIDS[grid])
+    direction = np.inf if steps > 0 else -np.inf  # a Python float: nextafter keeps out's dtype
+    for _ in range(abs(steps)):
+        out = np.nextafter(out, direction)
+    return np.asarray(out, dtype=np.float64)
+
+
+def _cancelled(case: Case, column: int, steps: int, target_steps: int, grid: str) -> Case:
+    x, _, (w1, w2) = case
+    x, w1 = x.copy(), w1.copy()
+    if x.shape[1] >= 2:
+        # h[:, column] = x[:, 0] * (w1[0, column] + w1[1, column]) with w1[1] = -w1[0] nudged:
+        # a sum whose terms nearly cancel, so that h is tiny against |x| @ |w1| (a near-tie).
+        x[:, 1] = x[:, 0]
+        w1[1:, column] = 0.0
+        w1[1, column] = -_nudged(w1[0:1, column], steps, grid)[0]
+    h_relu = np.maximum(x @ w1, 0.0)
+    # y within a few units in the last place of the float64 y_pred: y_pred - y cancels.
+    y = _nudged(_on_grid(h_relu @ w2, grid), target_steps, grid)
+    return Case(x, y, Params(w1, w2))
+
+
+def cancellation_cases(
+    sizes: st.SearchStrategy[Dims] = dims(),  # noqa: B008
+    *,
+    grid: str = "float64",
+) -> st.SearchStrategy[Case]:
+    """Draw a ``Case`` whose sums cancel: ``h`` near zero in one column, ``y`` next to ``y_pred``.
+
+    Where ``d_in >= 2``, column ``j`` of ``h`` is ``x[:, 0] * (w1[0, j] - w1[0, j]')`` with
+    ``w1[0, j]'`` within a few units in the last place of ``w1[0, j]`` (0 to 3 steps), so that
+    ``h[:, j]`` is tiny or exactly zero: the ReLU mask is uncertain there. ``y`` is ``y_pred``
+    rounded to the grid and moved by -2 to 2 units in its last place, so that ``y_pred - y``
+    cancels. ``grid`` is ``"float64"`` or ``"float32"``: every array is on that grid.
+    """
+    values = float64_values() if grid == "float64" else float32_values()
+    return cases(sizes, values).flatmap(
+        lambda case: st.builds(
+            _cancelled,
+            st.just(case),
+            st.integers(0, case.params.w1.shape[1] - 1),
+            st.integers(0, 3),
+            st.integers(-2, 2),
+            st.just(grid),
+        )
+    )
+
+
+_WIDE_EXPONENTS = {"float64": (340, 150), "float32": (30, 15)}
+
+
+def _scaled(case: Case, x_exponent: int, h_exponent: int, w2_exponent: int) -> Case:
+    x, y, (w1, w2) = case
+    return Case(
+        np.ldexp(x, x_exponent),
+        np.ldexp(y, h_exponent + w2_exponent),
+        Params(np.ldexp(w1, h_exponent - x_exponent), np.ldexp(w2, w2_exponent)),
+    )
+
+
+def wide_magnitude_cases(
+    sizes: st.SearchStrategy[Dims] = dims(),  # noqa: B008
+    *,
+    grid: str = "float64",
+) -> st.SearchStrategy[Case]:
+    """Draw a ``Case`` scaled by powers of two across the grid's range, without overflow.
+
+    The values are 0 or of magnitude in ``[1/4, 4]``, then ``x`` is scaled by ``2**a``, ``w1`` by
+    ``2**(s - a)``, ``w2`` by ``2**c`` and ``y`` by ``2**(s + c)`` (so that ``h`` is near ``2**s``
+    and ``y`` is comparable with ``y_pred``). For ``grid="float64"``: ``|a| <= 340`` (``x`` from
+    about 1e-102 to 1e102, ``w1`` further) and ``|s|, |c| <= 150``; for ``"float32"``: ``|a| <=
+    30``, ``|s|, |c| <= 15``. Every value of a step with a learning rate of at most 1 then stays
+    below the grid's overflow threshold (its largest exponent is about ``a + 2 s + 3 c + 20``);
+    small values may underflow to subnormals, which the error bounds cover. The extreme exponents
+    are drawn often.
+    """
+    wide, narrow = _WIDE_EXPONENTS[grid]
+    magnitudes = (
+        st.floats(0.25, 4.0, width=32) if grid == "float32" else st.floats(0.25, 4.0)
+    ).map(float)
+    values = st.one_of(st.just(0.0), magnitudes, magnitudes.map(lambda value: -value))
+    return st.builds(
+        _scaled,
+        cases(sizes, values),
+        _exponents(wide),
+        _exponents(narrow),
+        _exponents(narrow),
+    )
+
+
+def _exponents(limit: int) -> st.SearchStrategy[int]:
+    """Integers in ``[-limit, limit]``, the two ends drawn often (hypothesis prefers small ones)."""
+    return st.one_of(st.sampled_from((-limit, limit)), st.integers(-limit, limit))
+
+
+def learning_rates() -> st.SearchStrategy[float]:
+    """Draw a learning rate: 0, a power of two in ``[2**-20, 1]``, or any float in ``[0, 1]``."""
+    return st.one_of(
+        st.just(0.0),
+        st.integers(-20, 0).map(lambda exponent: float(np.ldexp(1.0, exponent))),
+        st.floats(0.0, 1.0),
     )

@@ -1,0 +1,1447 @@
+"""The conformance judge: is another implementation of the seed's step right, up to rounding?
+
+An implementation is a callable ``step(x, y, w1, w2, learning_rate)`` returning a mapping with
+``loss``, ``grad_w1``, ``grad_w2``, ``w1_next``, ``w2_next`` and, if it can, ``h``, as anything
+that ``numpy.asarray`` takes. ``check_implementation`` runs it on the frozen cases of
+``twolayer.vectors`` and then on cases that hypothesis draws, compares every output with the
+exact value (``twolayer.exact``) within the rigorous bound of the declared arithmetic
+(``twolayer.bounds``), and returns a ``ConformanceReport``: the verdict, the worst ``|error| /
+bound`` of each output, and the failing case, shrunk by hypothesis and written as code that
+reproduces it. ``check_results`` judges what an implementation in another language wrote to a
+results file (``results.schema.json``). Whatever the implementation does, raise, return garbage
+or NaN, is a verdict: the judge itself does not raise because of it.
+
+The inputs lie on the grid of the declared arithmetic: float64 for ``"float64"``, float32 for
+``"float32"`` and ``"tf32"``, bfloat16 for ``"bf16"``. They are handed over as float64 arrays
+that hold those values, and an implementation casts them to its own dtype, which is exact.
+Where the sign of ``h`` is within rounding of 0, either ReLU mask is legal: the judge follows the
+implementation's own ``h`` there (which must be within its bound) and recomputes the exact
+reference with that mask, so that the bounds stay tight.
+"""
+
+import importlib
+import importlib.resources
+import json
+import math
+import re
+import struct
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from fractions import Fraction
+from functools import cache
+from typing import Literal, NamedTuple
+
+import numpy as np
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+from hypothesis import strategies as st
+from numpy.typing import NDArray
+
+from twolayer import bounds, exact, vectors
+from twolayer.network import backward_values, forward
+from twolayer.shapes import (
+    Dims,
+    Params,
+    check_count,
+    check_relu_grad_at_zero,
+    frozen,
+)
+from twolayer.vectors import CaseInputs
+
+StepFunction = Callable[
+    [
+        NDArray[np.float64],
+        NDArray[np.float64],
+        NDArray[np.float64],
+        NDArray[np.float64],
+        float,
+    ],
+    object,
+]
+"""An implementation under test: ``step(x, y, w1, w2, learning_rate) -> {name: value}``.
+
+Its result is typed ``object`` because the judge takes whatever comes back and judges it."""
+
+REQUIRED_OUTPUTS = ("loss", "grad_w1", "grad_w2", "w1_next", "w2_next")
+"""The outputs that every implementation returns."""
+
+OUTPUTS = ("h", *REQUIRED_OUTPUTS)
+"""Every output that the judge compares, in the order of the math (``h`` is optional)."""
+
+OUTPUT_AXES = {
+    "h": ("batch", "hidden"),
+    "loss": (),
+    "grad_w1": ("d_in", "hidden"),
+    "grad_w2": ("hidden", "d_out"),
+    "w1_next": ("d_in", "hidden"),
+    "w2_next": ("hidden", "d_out"),
+}
+"""The axes of each output; ``loss`` is a scalar."""
+
+STEP = "step"
+"""The name blamed when the implementation raised or returned something that is not outputs."""
+
+INPUTS = "inputs"
+"""The name blamed when the implementation changed one of its arguments in place."""
+
+DRAWN = "hypothesis"
+"""The case label of the cases that hypothesis draws."""
+
+# Drawn magnitudes lie in [2**-4, 2**5]: with at most 3 entries an axis, no value of the step
+# comes near overflow or underflow in any arithmetic, where the bounds would not hold.
+_DRAWN_LOW, _DRAWN_HIGH = 2.0**-4, 2.0**5
+_DRAWN_LEARNING_RATE_LOW, _DRAWN_LEARNING_RATE_HIGH = 2.0**-10, 0.5
+_DRAWN_MAX_SIZE = 3
+_SNIPPET_MAX_ENTRIES = 400  # a case with more is loaded from the suite, not written out
+_RANGE_MARGIN = 2.0**64  # as twolayer.vectors: values keep this far from a format's limits
+_F64_UNIT = 2.0**-53
+
+
+# -- the report --------------------------------------------------------------------------------
+
+
+class OutputSummary(NamedTuple):
+    """The worst ``|computed - exact| / bound`` of one output over the cases judged.
+
+    ``worst_ratio`` is 0 where every error was 0 and inf where an error met a bound of 0; it is
+    at most 1 for a conforming output. ``case`` labels the case where it was worst (``"case
+    17"``, ``"hypothesis"``) and ``position`` the entry there (``()`` for the loss).
+    """
+
+    output: str
+    worst_ratio: float
+    case: str
+    position: tuple[int, ...]
+
+
+class CaseRatio(NamedTuple):
+    """The worst ``|computed - exact| / bound`` of one output in one judged case."""
+
+    case: str  # "case 17" for a frozen case, "drawn 3" for the third drawn one
+    output: str
+    worst_ratio: float
+
+
+class Failure(NamedTuple):
+    """One case that the implementation got wrong.
+
+    ``outputs`` names each output that exceeded its bound, or ``"step"`` (it raised or returned
+    no usable outputs) or ``"inputs"`` (it changed an argument in place); ``message`` says what,
+    one line each; ``snippet`` is Python code that reproduces the verdict on this case.
+    """
+
+    case: str
+    outputs: tuple[str, ...]
+    message: str
+    snippet: str
+
+
+class ConformanceReport(NamedTuple):
+    """The judge's verdict on an implementation, and what it is based on.
+
+    ``conforms``: every output of every case judged was within its bound. ``frozen_cases`` and
+    ``drawn_cases`` count the cases judged; ``skipped_cases`` the frozen ones whose inputs lie off
+    the arithmetic's grid or whose values leave its range; ``tie_cases`` the cases with an exact
+    tie ``h == 0`` that moved a gradient (so that the tie convention was put to the test).
+    ``outputs`` holds the worst ratio of each output that was compared. ``failures`` holds the
+    first failing frozen case, then the drawn one that hypothesis shrank, if any.
+    """
+
+    conforms: bool
+    implementation: str
+    arithmetic: str
+    relu_grad_at_zero: float
+    frozen_cases: int
+    skipped_cases: int
+    drawn_cases: int
+    tie_cases: int
+    outputs: tuple[OutputSummary, ...]
+    failures: tuple[Failure, ...]
+    case_ratios: tuple[CaseRatio, ...] = ()  # every case and output judged, for a plot
+
+    @property
+    def failure(self) -> Failure | None:
+        """The smallest failing case: the shrunk drawn one if any, else the frozen one."""
+        return self.failures[-1] if self.failures else None
+
+
+# -- the reference of one case -----------------------------------------------------------------
+
+
+class _Reference(NamedTuple):
+    """The exact values of a case, rounded to float64, their bounds, and what the mask needs."""
+
+    case: CaseInputs
+    label: str
+    exact: exact.ExactStep
+    bounds: bounds.StepBounds
+    rounded: Mapping[str, NDArray[np.float64]]  # each output's exact value rounded to float64
+    needs_mask: bool  # some h is within rounding of 0: the implementation's h decides the mask
+    moving_ties: bool  # an exact tie of h that moves grad_w1: the convention is put to the test
+    rule_free: bool  # no h is 0 or within rounding of it: the same under every tie convention
+
+
+def _params(case: CaseInputs) -> Params:
+    return Params(case.w1, case.w2)
+
+
+def _mean_step(a: exact.ExactStep, b: exact.ExactStep) -> exact.ExactStep:
+    """The entrywise mean of two exact steps (exact: Fractions)."""
+    fields = exact.ExactStep._fields
+    return exact.ExactStep(**{name: (getattr(a, name) + getattr(b, name)) / 2 for name in fields})
+
+
+def _as_bool(values: object) -> NDArray[np.bool_]:
+    return np.asarray(values, dtype=np.bool_)
+
+
+def _finish(
+    case: CaseInputs,
+    label: str,
+    step: exact.ExactStep,
+    found: bounds.StepBounds,
+    *,
+    needs_mask: bool,
+    moving_ties: bool,
+) -> _Reference:
+    rounded = {
+        name: np.asarray(exact.round_to(np.asarray(getattr(step, name), dtype=object)))
+        for name in OUTPUTS
+    }
+    rule_free = not (_as_bool(step.h == 0).any() or found.uncertain.any())
+    return _Reference(case, label, step, found, rounded, needs_mask, moving_ties, rule_free)
+
+
+def _reference(
+    case: CaseInputs,
+    label: str,
+    arithmetic: str,
+    relu_grad_at_zero: float,
+    h: NDArray[np.float64] | None,
+) -> _Reference:
+    """Compute the exact step of ``case`` and its bounds, with the tightest legal ReLU mask.
+
+    A correct implementation's mask is known wherever ``|h| > E_h`` (the exact sign) and where
+    every product ``x[i, k] * w1[k, j]`` is 0 (its ``h`` is exactly 0 too, in any arithmetic, and
+    the tie convention applies). Elsewhere, ``|h| <= E_h``, the mask is the implementation's
+    choice, read from its ``h`` (where that ``h`` is exactly 0, its tie convention applies);
+    without ``h`` the bounds allow for either mask there (looser). The factor 0.5 at a tie is no
+    mask, but every value after ``grad_h`` is affine in it and ``h_relu`` is 0 at an exact tie:
+    the reference is the mean of the steps with the ties active and inactive.
+    """
+    params, rate = _params(case), case.learning_rate
+    plain = exact.step(params, case.x, case.y, rate, relu_grad_at_zero=relu_grad_at_zero)
+    loose = bounds.step_bounds(
+        params,
+        case.x,
+        case.y,
+        rate,
+        arithmetic=arithmetic,
+        relu_grad_at_zero=relu_grad_at_zero,
+        reference=plain,
+    )
+    exact_zero = _as_bool(plain.h == 0)
+    # Where every product x[i, k] * w1[k, j] is 0, every implementation computes h exactly 0,
+    # in any arithmetic: a certain tie, where the convention applies and nothing excuses it.
+    ties = (case.x != 0).astype(np.int64) @ (case.w1 != 0).astype(np.int64) == 0
+    moving = bool(
+        (ties & _as_bool(plain.grad_h_relu != 0) & np.any(case.x != 0, axis=1)[:, None]).any()
+    )
+    open_choice = loose.uncertain & ~ties
+    if open_choice.any() and h is None:
+        return _finish(case, label, plain, loose, needs_mask=True, moving_ties=moving)
+    active = _as_bool(plain.h > 0)
+    if h is not None and open_choice.any():
+        active[open_choice] = h[open_choice] > 0
+        own_ties = open_choice & (h == 0)
+        if relu_grad_at_zero == 0.5 and (own_ties & ~exact_zero).any():
+            # Halved at its own zero of an h that is not exactly 0: neither a mask nor a mean of
+            # two is that step, and the loose bounds, which allow for any factor, judge it.
+            return _finish(case, label, plain, loose, needs_mask=False, moving_ties=moving)
+        ties = ties | own_ties
+    if not ties.any() and not open_choice.any():
+        return _finish(case, label, plain, loose, needs_mask=False, moving_ties=moving)
+    high, low = active | ties, active & ~ties
+    if relu_grad_at_zero == 1.0:
+        reference = exact.step(params, case.x, case.y, rate, mask=high)
+    elif relu_grad_at_zero == 0.0:
+        reference = exact.step(params, case.x, case.y, rate, mask=low)
+    else:
+        reference = _mean_step(
+            exact.step(params, case.x, case.y, rate, mask=high),
+            exact.step(params, case.x, case.y, rate, mask=low),
+        )
+    # With the ties taken as active, the bound of grad_h there is E_grad_h_relu: at least the
+    # error of any factor in [0, 1] applied to the computed grad_h_relu.
+    tight = bounds.step_bounds(
+        params,
+        case.x,
+        case.y,
+        rate,
+        arithmetic=arithmetic,
+        relu_grad_at_zero=relu_grad_at_zero,
+        mask=high,
+        reference=reference,
+    )
+    return _finish(case, label, reference, tight, needs_mask=False, moving_ties=moving)
+
+
+# -- reading and comparing the implementation's outputs ---------------------------------------
+
+
+class _UnusableResultError(Exception):
+    """What the implementation returned cannot be judged; the message says why."""
+
+
+def _expected_shape(name: str, case: CaseInputs) -> tuple[int, ...]:
+    batch, d_in = case.x.shape
+    hidden, d_out = case.w2.shape
+    sizes = {"batch": batch, "d_in": d_in, "hidden": hidden, "d_out": d_out}
+    return tuple(sizes[axis] for axis in OUTPUT_AXES[name])
+
+
+def _shape_in_axes(name: str, case: CaseInputs) -> str:
+    axes = OUTPUT_AXES[name]
+    if not axes:
+        return "a scalar"
+    sizes = ", ".join(map(str, _expected_shape(name, case)))
+    return f"({', '.join(axes)}) = ({sizes})"
+
+
+def _as_float64(name: str, value: object, case: CaseInputs) -> NDArray[np.float64]:
+    """Convert one output to float64 exactly, or raise ``_UnusableResultError`` saying why."""
+    try:
+        array = np.asarray(value)
+    except Exception as error:  # any array type's conversion may fail in its own way
+        raise _UnusableResultError(
+            f"numpy.asarray({name}) raised {type(error).__name__}: {error}; return numpy "
+            "arrays, or tensors that numpy.asarray takes (detached, on the CPU)"
+        ) from None
+    narrow_float = array.dtype.kind == "V" and array.dtype.name.startswith(("bfloat", "float"))
+    if array.dtype.kind not in "fiu" and not narrow_float:
+        raise _UnusableResultError(
+            f"{name} has dtype {array.dtype}; expected real floating-point values"
+        )
+    shape = _expected_shape(name, case)
+    if name == "loss" and array.size == 1:
+        array = array.reshape(())
+    if array.shape != shape:
+        raise _UnusableResultError(
+            f"{name} has shape {array.shape}; expected {_shape_in_axes(name, case)}"
+        )
+    with np.errstate(all="ignore"):
+        values = array.astype(np.float64)  # exact from float16, float32, bfloat16, float64
+    finite = np.isfinite(values)
+    if not finite.all():
+        index = tuple(int(i) for i in np.argwhere(~finite)[0])
+        where = f" at index {index}" if index else ""
+        raise _UnusableResultError(f"{name} is {values[index]}{where}; every output must be finite")
+    return values
+
+
+def _read_outputs(result: object, case: CaseInputs) -> dict[str, NDArray[np.float64]]:
+    """The implementation's outputs as float64 arrays, or ``_UnusableResultError``."""
+    if not isinstance(result, Mapping):
+        raise _UnusableResultError(
+            f"step returned {type(result).__qualname__}; expected a mapping with keys "
+            f"{', '.join(REQUIRED_OUTPUTS)} (and optionally h)"
+        )
+    try:
+        missing = [name for name in REQUIRED_OUTPUTS if name not in result]
+        if missing:
+            raise _UnusableResultError(f"step's result lacks {', '.join(missing)}")
+        names = [name for name in OUTPUTS if name in result]
+        return {name: _as_float64(name, result[name], case) for name in names}
+    except _UnusableResultError:
+        raise
+    except Exception as error:  # a hostile mapping's lookups may raise anything
+        raise _UnusableResultError(
+            f"reading step's result raised {type(error).__name__}: {error}"
+        ) from None
+
+
+class _Comparison(NamedTuple):
+    """The outcome of comparing one output: its worst ratio, where, and how many entries fail."""
+
+    worst_ratio: float
+    position: tuple[int, ...]
+    failing: int
+
+
+def _exceeds_exactly(computed: float, exact_value: Fraction, limit: float) -> bool:
+    """``|computed - exact| > limit``, in exact rational arithmetic."""
+    if math.isinf(limit):
+        return False
+    return abs(Fraction(computed) - exact_value) > Fraction(limit)
+
+
+def _compare(
+    computed: NDArray[np.float64],
+    exact_values: NDArray[np.object_],
+    rounded: NDArray[np.float64],
+    limit: NDArray[np.float64],
+) -> _Comparison:
+    """Compare ``computed`` with the exact values within ``limit``, rigorously and quickly.
+
+    With ``r`` the exact value rounded to float64 (``|r - exact| <= ulp(r) / 2``) and ``d =
+    fl(|computed - r|)`` (one rounding), ``|computed - exact|`` lies within ``d (1 +- u) +-
+    ulp(r) / 2``; a margin of ``4u`` covers the rounding of this test itself. Entries that the
+    interval does not decide are compared in exact arithmetic. The ratio reported is ``d /
+    limit``, an estimate, made to agree with the exact verdict: above 1 exactly where it fails.
+    """
+    flat_computed, flat_rounded = computed.ravel(), rounded.ravel()
+    flat_limit, flat_exact = limit.ravel(), exact_values.ravel()
+    margin = 1 + 4 * _F64_UNIT
+    with np.errstate(over="ignore", invalid="ignore"):
+        distance = np.abs(flat_computed - flat_rounded)
+        half_ulp = np.spacing(np.abs(flat_rounded)) / 2
+        upper = (distance + half_ulp) * margin
+        lower = distance / margin - half_ulp * margin
+    within, beyond = upper <= flat_limit, lower > flat_limit
+    failing = beyond.copy()
+    for i in np.flatnonzero(~(within | beyond)):
+        failing[i] = _exceeds_exactly(float(flat_computed[i]), flat_exact[i], float(flat_limit[i]))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ratio = np.where(flat_limit > 0, distance / flat_limit, np.where(distance > 0, np.inf, 0.0))
+    ratio = np.nan_to_num(ratio, nan=0.0, posinf=np.inf)
+    ratio = np.where(failing, np.maximum(ratio, np.nextafter(1.0, 2.0)), np.minimum(ratio, 1.0))
+    if not ratio.size:
+        return _Comparison(0.0, (), 0)
+    worst = int(np.argmax(ratio))
+    index = tuple(int(i) for i in np.unravel_index(worst, computed.shape))
+    return _Comparison(float(ratio[worst]), index, int(failing.sum()))
+
+
+class _CaseVerdict(NamedTuple):
+    """The judgement of one case: each output's comparison, and a failure if any."""
+
+    comparisons: Mapping[str, _Comparison]
+    failure: Failure | None
+    moving_ties: bool
+
+
+def _fraction_array(value: object) -> NDArray[np.object_]:
+    return np.asarray(value, dtype=object)
+
+
+def _judge_outputs(
+    outputs: Mapping[str, NDArray[np.float64]], reference: _Reference
+) -> tuple[dict[str, _Comparison], list[str]]:
+    """Compare every output given with the reference; return the comparisons and the messages."""
+    comparisons: dict[str, _Comparison] = {}
+    messages: list[str] = []
+    for name in OUTPUTS:
+        if name not in outputs:
+            continue
+        limit = np.asarray(getattr(reference.bounds, name), dtype=np.float64)
+        exact_values = _fraction_array(getattr(reference.exact, name))
+        comparison = _compare(outputs[name], exact_values, reference.rounded[name], limit)
+        comparisons[name] = comparison
+        if comparison.failing:
+            where = f"[{', '.join(map(str, comparison.position))}]" if comparison.position else ""
+            computed = float(outputs[name][comparison.position])
+            expected = float(reference.rounded[name][comparison.position])
+            messages.append(
+                f"{name}{where} = {computed!r}, exact {expected!r} (rounded), error "
+                f"{abs(computed - expected):.3g} > bound {float(limit[comparison.position]):.3g}: "
+                f"{comparison.failing} of {outputs[name].size} entries beyond their bounds, the "
+                f"worst by {comparison.worst_ratio:.3g} times"
+            )
+    return comparisons, messages
+
+
+def _changed(before: CaseInputs, arguments: tuple[NDArray[np.float64], ...]) -> list[str]:
+    """The names of the arguments that no longer hold their values, bit for bit."""
+    names = ("x", "y", "w1", "w2")
+    originals = (before.x, before.y, before.w1, before.w2)
+    return [
+        name
+        for name, original, argument in zip(names, originals, arguments, strict=True)
+        if argument.shape != original.shape
+        or not np.array_equal(argument.view(np.int64), original.view(np.int64))
+    ]
+
+
+class _Judge(NamedTuple):
+    """What is fixed across one run of the judge."""
+
+    step: StepFunction | None  # None when judging a results file
+    implementation: str
+    arithmetic: str
+    relu_grad_at_zero: float
+
+
+def _judge_case(
+    judge: _Judge, case: CaseInputs, label: str, reference: _Reference | None
+) -> _CaseVerdict:
+    """Call the implementation on one case and judge what it did.
+
+    ``reference``: the case's, computed without the implementation's ``h`` (frozen cases), or
+    None to compute it after the call, with its ``h`` (drawn cases).
+    """
+    x, y, w1, w2 = (np.array(a, dtype=np.float64) for a in (case.x, case.y, case.w1, case.w2))
+    arguments = (x, y, w1, w2)
+    if judge.step is None:
+        raise ValueError("a judge of a results file has no step to call")
+    try:
+        result = judge.step(x, y, w1, w2, case.learning_rate)
+        outputs = _read_outputs(result, case)
+    except _UnusableResultError as error:
+        return _failed(judge, case, label, (STEP,), [str(error)])
+    except Exception as error:  # the implementation's own failure is a verdict, not a crash
+        message = f"step raised {type(error).__name__}: {error}"
+        return _failed(judge, case, label, (STEP,), [message])
+    if reference is None:
+        h = outputs.get("h")
+        reference = _reference(case, label, judge.arithmetic, judge.relu_grad_at_zero, h)
+    return _judge_read(judge, reference, outputs, _changed(case, arguments))
+
+
+def _judge_read(
+    judge: _Judge,
+    reference: _Reference,
+    outputs: Mapping[str, NDArray[np.float64]],
+    changed: list[str],
+) -> _CaseVerdict:
+    """Judge the outputs read from an implementation (``changed``: arguments it overwrote)."""
+    if reference.needs_mask and "h" in outputs:
+        reference = _reference(
+            reference.case,
+            reference.label,
+            judge.arithmetic,
+            judge.relu_grad_at_zero,
+            outputs["h"],
+        )
+    comparisons, messages = _judge_outputs(outputs, reference)
+    blamed = [name for name, comparison in comparisons.items() if comparison.failing]
+    if changed:
+        blamed.append(INPUTS)
+        messages.append(
+            f"step changed its argument(s) {', '.join(changed)} in place; a caller's data "
+            "would change under it"
+        )
+    if not blamed:
+        return _CaseVerdict(comparisons, None, reference.moving_ties)
+    verdict = _failed(judge, reference.case, reference.label, tuple(blamed), messages)
+    return verdict._replace(comparisons=comparisons, moving_ties=reference.moving_ties)
+
+
+def _failed(
+    judge: _Judge, case: CaseInputs, label: str, blamed: tuple[str, ...], messages: list[str]
+) -> _CaseVerdict:
+    failure = Failure(
+        case=label,
+        outputs=blamed,
+        message="\n".join(messages),
+        snippet=_snippet(judge, case, label, blamed),
+    )
+    return _CaseVerdict({}, failure, moving_ties=False)
+
+
+# -- snippets ----------------------------------------------------------------------------------
+
+
+def _literal(array: NDArray[np.float64]) -> str:
+    """Write a float64 matrix as ``np.array([[...], ...])``; ``repr`` of a float round-trips."""
+    rows = ("[" + ", ".join(repr(float(v)) for v in row) + "]" for row in array.tolist())
+    return f"np.array([{', '.join(rows)}])"
+
+
+def implementation_name(step: object) -> str:
+    """Name ``step`` as ``module:qualified.name`` where it can be imported so, else its repr."""
+    module = getattr(step, "__module__", None)
+    name = getattr(step, "__qualname__", None)
+    if isinstance(module, str) and isinstance(name, str) and "<" not in name:
+        return f"{module}:{name}"
+    return repr(step)
+
+
+_SPEC = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+
+
+def _is_suite_case(case: CaseInputs) -> bool:
+    """Whether ``case`` is the frozen suite's case of its id, inputs and all."""
+    known = {known.id: known for known in vectors.build_cases()}.get(case.id)
+    if known is None or known.learning_rate != case.learning_rate:
+        return False
+    names = ("x", "y", "w1", "w2")
+    return all(np.array_equal(getattr(known, name), getattr(case, name)) for name in names)
+
+
+def _snippet(judge: _Judge, case: CaseInputs, label: str, blamed: tuple[str, ...]) -> str:
+    """Python code that reproduces the verdict on this one case.
+
+    For a step: ``check_case`` on the case, with the step loaded by name where it has one. For
+    a results file: the exact outputs of the case, rounded to float64, to compare by hand.
+    """
+    size = sum(a.size for a in (case.x, case.y, case.w1, case.w2))
+    from_suite = label != DRAWN and size > _SNIPPET_MAX_ENTRIES and _is_suite_case(case)
+    loadable = _SPEC.fullmatch(judge.implementation) and not judge.implementation.startswith(
+        "__main__:"
+    )
+    imports = [] if from_suite else ["import numpy as np", ""]
+    if judge.step is None:
+        imports += ["from twolayer import exact", "from twolayer.shapes import Params"]
+    elif loadable:
+        imports.append(
+            "from twolayer.conformance import check_case, format_report, load_implementation"
+        )
+    else:
+        imports.append("from twolayer.conformance import check_case, format_report")
+    if from_suite:
+        imports.append("from twolayer.vectors import build_cases")
+    lines = [*imports, ""]
+    if judge.step is not None:
+        if loadable:
+            lines.append(f"step = load_implementation({judge.implementation!r})")
+        else:
+            lines.append(f"step = ...  # the implementation under test: {judge.implementation}")
+    if from_suite:
+        lines += [
+            f"case = next(case for case in build_cases() if case.id == {case.id})",
+            "x, y, w1, w2 = case.x, case.y, case.w1, case.w2",
+            "learning_rate = case.learning_rate",
+        ]
+    else:
+        lines += [
+            f"x = {_literal(case.x)}",
+            f"y = {_literal(case.y)}",
+            f"w1 = {_literal(case.w1)}",
+            f"w2 = {_literal(case.w2)}",
+            f"learning_rate = {case.learning_rate!r}",
+        ]
+    rule = judge.relu_grad_at_zero
+    if judge.step is None:
+        shown = next((name for name in blamed if name in OUTPUTS), "loss")
+        lines += [
+            "",
+            "reference = exact.step(",
+            f"    Params(w1, w2), x, y, learning_rate, relu_grad_at_zero={rule!r}",
+            ")",
+            f"print(exact.round_to(reference.{shown}))  # the exact {shown}, rounded to float64",
+        ]
+    else:
+        lines += [
+            "",
+            "report = check_case(",
+            "    step, x, y, w1, w2, learning_rate,",
+            f"    arithmetic={judge.arithmetic!r}, relu_grad_at_zero={rule!r}",
+            ")",
+            "print(format_report(report))",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+# -- frozen cases: the grid and the range of an arithmetic --------------------------------------
+
+
+def on_grid(values: NDArray[np.float64], arithmetic: str) -> bool:
+    """Whether every value is exactly a number of the arithmetic's input format.
+
+    float64 for ``"float64"``, float32 for ``"float32"`` and ``"tf32"`` (whose data are float32;
+    the products round them), bfloat16 for ``"bf16"`` (float32 with the low 16 bits zero).
+    """
+    if not np.all(np.isfinite(values)):
+        return False
+    if arithmetic == "float64":
+        return True
+    with np.errstate(over="ignore"):
+        narrowed = values.astype(np.float32)
+    if not np.array_equal(narrowed.astype(np.float64), values):
+        return False
+    if arithmetic == "bf16":
+        return bool(np.all(narrowed.view(np.uint32) & 0xFFFF == 0))
+    return True
+
+
+def _format_range(arithmetic: str) -> tuple[float, float]:
+    info = np.finfo(np.float64 if arithmetic == "float64" else np.float32)
+    return float(info.smallest_normal) * _RANGE_MARGIN, float(info.max) / _RANGE_MARGIN
+
+
+def in_range(case: CaseInputs, arithmetic: str) -> bool:
+    """Whether every input and value of the step keeps ``2**64`` from the format's limits.
+
+    The bounds assume that nothing overflows and that the rounding is relative (no underflow
+    beyond the small ``eta`` terms). The values of the step are taken from the float64 oracle,
+    close enough to the exact ones for a margin of ``2**64``.
+    """
+    low, high = _format_range(arithmetic)
+    params = _params(case)
+    with np.errstate(all="ignore"):
+        activations = forward(params, case.x)
+        values = backward_values(params, case.x, case.y, activations)
+        arrays = [case.x, case.y, case.w1, case.w2, np.array([case.learning_rate])]
+        arrays += [*activations, *values]
+        magnitudes = np.abs(np.concatenate([np.ravel(a) for a in arrays]))
+    magnitudes = magnitudes[magnitudes != 0]
+    return bool(np.all(np.isfinite(magnitudes) & (magnitudes >= low) & (magnitudes <= high)))
+
+
+def applies(case: CaseInputs, arithmetic: str) -> bool:
+    """Whether ``case`` can judge an implementation in ``arithmetic``: on its grid and range."""
+    values = (case.x, case.y, case.w1, case.w2, np.array([case.learning_rate]))
+    return all(on_grid(v, arithmetic) for v in values) and in_range(case, arithmetic)
+
+
+@cache
+def _suite_by_id() -> Mapping[int, CaseInputs]:
+    return {case.id: case for case in vectors.build_cases()}
+
+
+def _suite_id(case: CaseInputs) -> int | None:
+    """The id of the frozen suite's case that has ``case``'s inputs, if there is one."""
+    candidates = [_suite_by_id().get(case.id)] if case.id else _suite_by_id().values()
+    names = ("x", "y", "w1", "w2")
+    for known in candidates:
+        if (
+            known is not None
+            and known.learning_rate == case.learning_rate
+            and all(getattr(known, n).shape == getattr(case, n).shape for n in names)
+            and all(np.array_equal(getattr(known, n), getattr(case, n)) for n in names)
+        ):
+            return known.id
+    return None
+
+
+@cache
+def _suite_applies(case_id: int, arithmetic: str) -> bool:
+    return applies(_suite_by_id()[case_id], arithmetic)
+
+
+@cache
+def _suite_reference(case_id: int, arithmetic: str, relu_grad_at_zero: float) -> _Reference:
+    """The reference of a case of the frozen suite, computed once (the seed's dims take a while).
+
+    A case whose ``h`` has no zero, exact or within rounding, is the same under every tie
+    convention, and is computed once for all three.
+    """
+    if relu_grad_at_zero != 1.0:
+        shared = _suite_reference(case_id, arithmetic, 1.0)
+        if shared.rule_free:
+            return shared
+    case = _suite_by_id()[case_id]
+    return _reference(case, f"case {case_id}", arithmetic, relu_grad_at_zero, None)
+
+
+def _frozen_references(
+    cases: Iterable[CaseInputs], arithmetic: str, relu_grad_at_zero: float
+) -> tuple[tuple[_Reference, ...], int]:
+    """The references of the cases that apply to ``arithmetic``, and the number skipped."""
+    references: list[_Reference] = []
+    skipped = 0
+    for case in cases:
+        label = f"case {case.id}"
+        known = _suite_id(case)
+        if known is not None and _suite_applies(known, arithmetic):
+            reference = _suite_reference(known, arithmetic, relu_grad_at_zero)
+            references.append(reference._replace(case=case, label=label))
+        elif known is None and applies(case, arithmetic):
+            references.append(_reference(case, label, arithmetic, relu_grad_at_zero, None))
+        else:
+            skipped += 1
+    return tuple(references), skipped
+
+
+# -- drawn cases -------------------------------------------------------------------------------
+
+
+def _bf16(value: float) -> float:
+    """Round a float32 number to bfloat16 (its top 16 bits), to nearest, ties to even."""
+    (bits,) = struct.unpack("<I", struct.pack("<f", value))
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+    (rounded,) = struct.unpack("<f", struct.pack("<I", bits))
+    return float(rounded)
+
+
+def _zero_below(low: float) -> Callable[[float], float]:
+    def snap(value: float) -> float:
+        return value if abs(value) >= low else 0.0
+
+    return snap
+
+
+def grid_values(
+    arithmetic: str, low: float = _DRAWN_LOW, high: float = _DRAWN_HIGH
+) -> st.SearchStrategy[float]:
+    """Draw values on the arithmetic's input grid, 0 or of magnitude in ``[low, high]``.
+
+    float64 for ``"float64"``, float32 for ``"float32"`` and ``"tf32"``, bfloat16 for
+    ``"bf16"``. Half are the integers -3 to 3, which make exact zeros of ``h`` common; the
+    others have every significant bit of the format free. Shrinks towards 0 and small integers.
+    """
+    width: Literal[32, 64] = 64 if arithmetic == "float64" else 32
+    generic = st.floats(-high, high, width=width)
+    if arithmetic == "bf16":
+        generic = generic.map(_bf16)
+    return generic.map(_zero_below(low))
+
+
+def _drawn_case(
+    dims: Dims,
+    x: NDArray[np.float64],
+    y: NDArray[np.float64],
+    w1: NDArray[np.float64],
+    w2: NDArray[np.float64],
+    learning_rate: float,
+    tie_column: int | None,
+) -> CaseInputs:
+    """The case of ``dims`` cut from the top-left corners of square ``x, y, w1, w2``.
+
+    With ``tie_column``, that column of ``w1`` (modulo ``hidden``) is 0, so ``h`` is 0 there.
+    """
+    batch, d_in, hidden, d_out = dims
+    w1 = w1[:d_in, :hidden].copy()
+    if tie_column is not None:
+        w1[:, tie_column % hidden] = 0.0
+    return CaseInputs(
+        id=0,
+        comment="drawn by hypothesis",
+        flags=(),
+        relu_grad_at_zero=1.0,
+        x=frozen(x[:batch, :d_in].copy()),
+        y=frozen(y[:batch, :d_out].copy()),
+        w1=frozen(w1),
+        w2=frozen(w2[:hidden, :d_out].copy()),
+        learning_rate=learning_rate,
+    )
+
+
+@cache
+def drawn_cases(arithmetic: str) -> st.SearchStrategy[CaseInputs]:
+    """Draw the judge's cases for ``arithmetic``: every axis 1 to 3, values on its grid.
+
+    Half of them have a column of ``w1`` set to 0, so that ``h`` is exactly 0 there with no
+    rounding to excuse a difference: the tie convention is tested, not assumed. The arrays are
+    drawn at the largest size and cut to the dims drawn, so that hypothesis shrinks the dims
+    without disturbing the values (a flatmap from dims to arrays shrinks poorly).
+    """
+    values = grid_values(arithmetic)
+    learning_rate = st.one_of(
+        grid_values(arithmetic, _DRAWN_LEARNING_RATE_LOW, _DRAWN_LEARNING_RATE_HIGH).map(abs),
+        st.just(0.0),
+    )
+    side = _DRAWN_MAX_SIZE
+    square = st.lists(values, min_size=side * side, max_size=side * side).map(
+        lambda flat: np.array(flat, dtype=np.float64).reshape(side, side)
+    )
+    size = st.integers(1, side)
+    return st.builds(
+        _drawn_case,
+        st.builds(Dims, size, size, size, size),
+        square,
+        square,
+        square,
+        square,
+        learning_rate,
+        st.one_of(st.none(), st.integers(0, side - 1)),
+    )
+
+
+# -- running the judge -------------------------------------------------------------------------
+
+
+class _Tally:
+    """The worst ratio of each output so far, the counts, and the failures (mutable)."""
+
+    def __init__(self) -> None:
+        self.worst: dict[str, OutputSummary] = {}
+        self.counts = {"frozen": 0, "drawn": 0, "ties": 0}
+        self.failures: list[Failure] = []
+        self.case_ratios: list[CaseRatio] = []
+
+    def add(self, label: str, verdict: _CaseVerdict, kind: str) -> None:
+        self.counts[kind] += 1
+        self.counts["ties"] += verdict.moving_ties
+        case = label if kind == "frozen" else f"{kind} {self.counts[kind]}"
+        for name, comparison in verdict.comparisons.items():
+            self.case_ratios.append(CaseRatio(case, name, comparison.worst_ratio))
+            known = self.worst.get(name)
+            if known is None or comparison.worst_ratio > known.worst_ratio:
+                self.worst[name] = OutputSummary(
+                    name, comparison.worst_ratio, label, comparison.position
+                )
+
+    def report(self, judge: _Judge, skipped: int) -> ConformanceReport:
+        return ConformanceReport(
+            conforms=not self.failures,
+            implementation=judge.implementation,
+            arithmetic=judge.arithmetic,
+            relu_grad_at_zero=judge.relu_grad_at_zero,
+            frozen_cases=self.counts["frozen"],
+            skipped_cases=skipped,
+            drawn_cases=self.counts["drawn"],
+            tie_cases=self.counts["ties"],
+            outputs=tuple(self.worst[name] for name in OUTPUTS if name in self.worst),
+            failures=tuple(self.failures),
+            case_ratios=tuple(self.case_ratios),
+        )
+
+
+class _RejectedCaseError(Exception):
+    """Raised inside the hypothesis run to mark a drawn case as failing."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+def _run_drawn(judge: _Judge, tally: _Tally, max_examples: int) -> None:
+    """Judge ``max_examples`` drawn cases; on a failure, let hypothesis shrink it and record it."""
+    last: list[Failure] = []
+
+    def judge_one(case: CaseInputs) -> None:
+        verdict = _judge_case(judge, case, DRAWN, None)
+        tally.add(DRAWN, verdict, "drawn")
+        if verdict.failure is not None:
+            last.append(verdict.failure)
+            raise _RejectedCaseError(verdict.failure)
+
+    run = settings(
+        max_examples=max_examples,
+        database=None,
+        derandomize=True,  # the same cases for every implementation, and the same verdict
+        deadline=None,
+        print_blob=False,
+        report_multiple_bugs=False,
+        verbosity=Verbosity.quiet,
+        phases=(Phase.generate, Phase.shrink),
+        suppress_health_check=list(HealthCheck),
+    )(given(drawn_cases(judge.arithmetic))(judge_one))
+    try:
+        run()
+    except _RejectedCaseError as rejected:  # hypothesis re-raises the shrunk case's failure last
+        tally.failures.append(rejected.failure)
+    except Exception as error:  # e.g. a verdict that does not reproduce (hypothesis's Flaky)
+        if last:
+            tally.failures.append(last[-1])
+        else:
+            raise RuntimeError(f"the judge's hypothesis run failed: {error}") from error
+
+
+def _check_arithmetic(arithmetic: object) -> str:
+    if not isinstance(arithmetic, str) or arithmetic not in bounds.ARITHMETICS:
+        raise ValueError(
+            f"arithmetic must be one of {', '.join(bounds.ARITHMETICS)}; got {arithmetic!r}"
+        )
+    return arithmetic
+
+
+def check_implementation(
+    step: StepFunction,
+    *,
+    arithmetic: str = "float64",
+    relu_grad_at_zero: float = 1.0,
+    max_examples: int = 200,
+    cases: Iterable[CaseInputs] | None = None,
+    implementation: str | None = None,
+) -> ConformanceReport:
+    """Judge ``step``: the frozen cases, then ``max_examples`` cases drawn by hypothesis.
+
+    Each case's inputs lie on the grid of ``arithmetic`` and are handed to ``step`` as fresh
+    float64 arrays (``step`` casts them to its own dtype, exactly). Every output is compared with
+    the exact value within the rigorous bound of ``arithmetic`` (see ``twolayer.bounds``); where
+    ``h`` is within rounding of 0 the implementation's own ``h`` decides the mask, if it returns
+    ``h``. The drawn cases are derandomized, so that a verdict is the same on every run, and a
+    failing one is shrunk by hypothesis to a minimal case.
+
+    Args:
+        step: ``step(x, y, w1, w2, learning_rate) -> {"loss", "grad_w1", "grad_w2", "w1_next",
+            "w2_next"[, "h"]: values}``, with ``x (batch, d_in)``, ``y (batch, d_out)``,
+            ``w1 (d_in, hidden)``, ``w2 (hidden, d_out)``; outputs shaped as ``h (batch,
+            hidden)``, ``grad_w1, w1_next (d_in, hidden)``, ``grad_w2, w2_next (hidden, d_out)``,
+            ``loss`` a scalar.
+        arithmetic: what ``step`` claims to compute in: ``"float64"``, ``"float32"``,
+            ``"tf32"`` (tf32 products, float32 otherwise) or ``"bf16"`` (bf16 products, float32
+            otherwise).
+        relu_grad_at_zero: the tie convention that ``step`` claims, ReLU's derivative at an
+            exact zero: 0 (``torch.relu``), 0.5 (``torch.maximum``) or 1 (the seed's).
+        max_examples: the number of drawn cases (0: the frozen cases only).
+        cases: the frozen cases to judge first (default: every case of ``twolayer.vectors``);
+            those off the arithmetic's grid or range are skipped and counted.
+        implementation: the name of ``step`` for the report, ``"module:attr"`` (default: from
+            ``step`` itself).
+
+    Returns:
+        The ``ConformanceReport``.
+
+    Raises:
+        ValueError: a bad ``arithmetic``, ``relu_grad_at_zero`` or ``max_examples`` (never for
+            anything that ``step`` does).
+    """
+    judge = _Judge(
+        step,
+        implementation if implementation is not None else implementation_name(step),
+        _check_arithmetic(arithmetic),
+        check_relu_grad_at_zero(relu_grad_at_zero),
+    )
+    examples = check_count("max_examples", max_examples, 0)
+    chosen = vectors.build_cases() if cases is None else cases
+    references, skipped = _frozen_references(chosen, judge.arithmetic, judge.relu_grad_at_zero)
+    tally = _Tally()
+    first_failure: Failure | None = None
+    for reference in references:
+        verdict = _judge_case(judge, reference.case, reference.label, reference)
+        tally.add(reference.label, verdict, "frozen")
+        if first_failure is None and verdict.failure is not None:
+            first_failure = verdict.failure
+    if first_failure is not None:
+        tally.failures.append(first_failure)
+    if examples:
+        _run_drawn(judge, tally, examples)
+    return tally.report(judge, skipped)
+
+
+def check_case(
+    step: StepFunction,
+    x: NDArray[np.float64],
+    y: NDArray[np.float64],
+    w1: NDArray[np.float64],
+    w2: NDArray[np.float64],
+    learning_rate: float,
+    *,
+    arithmetic: str = "float64",
+    relu_grad_at_zero: float = 1.0,
+) -> ConformanceReport:
+    """Judge ``step`` on one case: what a failure's snippet calls to reproduce it.
+
+    Args:
+        step: the implementation, as for ``check_implementation``.
+        x: ``(batch, d_in)``, float64 holding numbers of the arithmetic's grid.
+        y: ``(batch, d_out)``, likewise.
+        w1: ``(d_in, hidden)``, likewise.
+        w2: ``(hidden, d_out)``, likewise.
+        learning_rate: a finite float >= 0.
+        arithmetic: as for ``check_implementation``.
+        relu_grad_at_zero: as for ``check_implementation``.
+
+    Returns:
+        The ``ConformanceReport`` of this one case (``frozen_cases`` 1, labelled ``"given"``).
+
+    Raises:
+        ValueError: the case is not on the arithmetic's grid or leaves its range, or a bad
+            argument (as ``twolayer.forward`` says).
+    """
+    arithmetic = _check_arithmetic(arithmetic)
+    rule = check_relu_grad_at_zero(relu_grad_at_zero)
+    forward(Params(w1, w2), x)  # validates the shapes and dtypes, in axis names
+    case = CaseInputs(0, "given", (), rule, x, y, w1, w2, float(learning_rate))
+    if not applies(case, arithmetic):
+        raise ValueError(
+            f"the case's inputs must lie on the {arithmetic} grid (numbers that its format holds "
+            "exactly) and its values within the format's range"
+        )
+    judge = _Judge(step, implementation_name(step), arithmetic, rule)
+    known = _suite_id(case)
+    reference = None
+    if known is not None:
+        reference = _suite_reference(known, arithmetic, rule)._replace(case=case, label="given")
+    verdict = _judge_case(judge, case, "given", reference)
+    tally = _Tally()
+    tally.add("given", verdict, "frozen")
+    if verdict.failure is not None:
+        tally.failures.append(verdict.failure)
+    return tally.report(judge, 0)
+
+
+def load_implementation(spec: str) -> StepFunction:
+    """Import the implementation named ``"module:attr"`` (``attr`` may be dotted).
+
+    The module is imported with the current directory first on ``sys.path`` (as ``python -m``
+    does), so that ``mystep:step`` finds ``./mystep.py``. Importing a module runs its code: name
+    only modules that you trust, as with ``python -m``.
+
+    Args:
+        spec: ``"package.module:function"``, e.g. ``"twolayer.zoo:reference_step"``.
+
+    Returns:
+        The callable, for ``check_implementation``.
+
+    Raises:
+        ValueError: a malformed spec, a module that does not import (with its error), or an
+            attribute that is missing or not callable.
+
+    >>> load_implementation("twolayer.zoo:reference_step").__name__
+    'reference_step'
+    """
+    if not _SPEC.fullmatch(spec):
+        raise ValueError(
+            f"the implementation must be module:attr, e.g. mypackage.mymodule:step; got {spec!r}"
+        )
+    module_name, _, attribute = spec.partition(":")
+    sys.path.insert(0, "")
+    try:
+        target: object = importlib.import_module(module_name)
+    except Exception as error:  # importing runs the module's code: report whatever it raises
+        raise ValueError(f"cannot import {module_name}: {type(error).__name__}: {error}") from None
+    finally:
+        sys.path.remove("")
+    for part in attribute.split("."):
+        if not hasattr(target, part):
+            raise ValueError(f"{module_name} has no attribute {attribute}")
+        target = getattr(target, part)
+    if not callable(target):
+        raise ValueError(f"{spec} is a {type(target).__qualname__}, not a callable step")
+    return target
+
+
+# -- results files -----------------------------------------------------------------------------
+
+RESULTS_SCHEMA = "twolayer-results"
+"""The name of the results format, the document's ``schema`` field."""
+
+RESULTS_SCHEMA_VERSION = 1
+"""The results format's version; a reader refuses any other."""
+
+RESULTS_SCHEMA_FILE = "results.schema.json"
+"""The JSON Schema of a results document, shipped in ``twolayer/schemas``."""
+
+_HEX_FLOAT = re.compile(
+    r"[+-]?0[xX](?:[0-9a-fA-F]+(?:\.[0-9a-fA-F]*)?|\.[0-9a-fA-F]+)[pP][+-]?[0-9]{1,5}"
+)
+_FLOAT_TEXT_MAX = 64
+_RESULT_FIELDS = frozenset({"id", *OUTPUTS})
+
+
+class Results(NamedTuple):
+    """A parsed results document: the implementation's name and, per case id, its outputs.
+
+    ``outputs[id][name]`` is a float64 array: ``loss`` of shape ``()``, the others 2-D.
+    """
+
+    implementation: str
+    outputs: Mapping[int, Mapping[str, NDArray[np.float64]]]
+
+
+def results_schema_json() -> bytes:
+    """Return the JSON Schema of a results document, as shipped in the package."""
+    resource = importlib.resources.files("twolayer").joinpath("schemas", RESULTS_SCHEMA_FILE)
+    return resource.read_bytes()
+
+
+def _kind(value: object) -> str:
+    """Name the JSON type of a parsed value, for messages."""
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
+    return names.get(type(value), "number")
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON and not a finite float; write floats as float.hex")
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    result: dict[str, object] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"a JSON object has the key {key!r:.40} twice")
+        result[key] = value
+    return result
+
+
+def _parse_json(data: bytes) -> object:
+    if not isinstance(data, bytes):
+        raise TypeError(f"data must be the bytes of a results file; got {type(data).__qualname__}")
+    try:
+        document: object = json.loads(
+            data, parse_constant=_reject_constant, object_pairs_hook=_unique_keys
+        )
+    except RecursionError:
+        raise ValueError("not a twolayer results file: JSON nested too deeply") from None
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ValueError(f"not a twolayer results file: not valid JSON ({error})") from None
+    return document
+
+
+def _result_float(value: object, path: str) -> float:
+    """Read a float: a JSON number, or a hexadecimal string as ``float.hex`` or C's ``%a``."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(
+            f"{path} must be a float (a float.hex string or a number); got {_kind(value)}"
+        )
+    if isinstance(value, str):
+        shown = value[:_FLOAT_TEXT_MAX] + ("..." if len(value) > _FLOAT_TEXT_MAX else "")
+        if len(value) > _FLOAT_TEXT_MAX or not _HEX_FLOAT.fullmatch(value):
+            raise ValueError(
+                f"{path} must be a finite float in hexadecimal form such as '-0x1.8p-3'; got "
+                f"{shown!r}"
+            )
+        try:
+            number = float.fromhex(value)
+        except (OverflowError, ValueError):
+            raise ValueError(f"{path} is not a float64: {shown!r}") from None
+    else:
+        try:
+            number = float(value)
+        except OverflowError:
+            raise ValueError(f"{path} overflows float64: {value!r:.40}") from None
+        if isinstance(value, int) and number != value:
+            raise ValueError(f"{path} is an integer that no float64 holds exactly: {value!r:.40}")
+    if not math.isfinite(number):
+        raise ValueError(f"{path} must be finite; got {number!r}")
+    return number
+
+
+def _result_array(value: object, path: str) -> NDArray[np.float64]:
+    if not isinstance(value, dict) or set(value) != {"shape", "data"}:
+        raise ValueError(
+            f"{path} must be an object with exactly 'shape' and 'data'; got {_kind(value)}"
+        )
+    shape, data = value["shape"], value["data"]
+    if (
+        not isinstance(shape, list)
+        or len(shape) != 2
+        or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape)
+    ):
+        raise ValueError(
+            f"{path}.shape must be [rows, columns] of integers >= 1; got {shape!r:.40}"
+        )
+    rows, columns = shape
+    if not isinstance(data, list) or len(data) != rows * columns:
+        count = len(data) if isinstance(data, list) else _kind(data)
+        raise ValueError(
+            f"{path}.data must hold rows * columns = {rows * columns} floats for shape "
+            f"[{rows}, {columns}]; got {count}"
+        )
+    flat = [_result_float(item, f"{path}.data[{i}]") for i, item in enumerate(data)]
+    return frozen(np.array(flat, dtype=np.float64).reshape(rows, columns))
+
+
+def _result_case(value: object, path: str) -> tuple[int, dict[str, NDArray[np.float64]]]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{path} must be a JSON object; got {_kind(value)}")
+    case_id = value.get("id")
+    if isinstance(case_id, bool) or not isinstance(case_id, int) or case_id < 1:
+        raise ValueError(
+            f"{path}.id must be an integer >= 1 (a case id of the suite); got {case_id!r:.40}"
+        )
+    path = f"{path} (id {case_id})"
+    unknown = sorted(set(value) - _RESULT_FIELDS)
+    if unknown:
+        raise ValueError(f"{path} has unknown field(s) {', '.join(map(repr, unknown))}")
+    missing = [name for name in REQUIRED_OUTPUTS if name not in value]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}")
+    outputs = {"loss": np.array(_result_float(value["loss"], f"{path}.loss"))}
+    for name in OUTPUTS:
+        if name != "loss" and name in value:
+            outputs[name] = _result_array(value[name], f"{path}.{name}")
+    return case_id, outputs
+
+
+def load_results(data: bytes) -> Results:
+    """Parse and validate a results document (format: ``results.schema.json``).
+
+    Checks the schema and its version, every field, every float (a finite JSON number, or a
+    hexadecimal string as Python's ``float.hex`` or C's ``printf("%a")`` writes it), each
+    array's shape against its data, and that no case id appears twice. Nothing in the document
+    is evaluated or executed. The shapes are checked against the suite's cases by
+    ``check_results``.
+
+    Args:
+        data: the bytes of the JSON document.
+
+    Returns:
+        The ``Results``.
+
+    Raises:
+        ValueError: the document is not a valid results file; the message names the field.
+    """
+    document = _parse_json(data)
+    if not isinstance(document, dict) or document.get("schema") != RESULTS_SCHEMA:
+        raise ValueError(f"not a twolayer results file: its 'schema' is not {RESULTS_SCHEMA!r}")
+    version = document.get("schema_version")
+    if version != RESULTS_SCHEMA_VERSION or isinstance(version, bool):
+        raise ValueError(
+            f"unsupported schema_version {version!r:.40}: this reader reads {RESULTS_SCHEMA} "
+            f"version {RESULTS_SCHEMA_VERSION}"
+        )
+    unknown = sorted(set(document) - {"schema", "schema_version", "implementation", "results"})
+    if unknown:
+        raise ValueError(f"the results file has unknown field(s) {', '.join(map(repr, unknown))}")
+    name = document.get("implementation", "results file")
+    if not isinstance(name, str):
+        raise ValueError(f"implementation must be a string; got {_kind(name)}")
+    raw = document.get("results")
+    if not isinstance(raw, list):
+        raise ValueError(f"results must be an array of cases; got {_kind(raw)}")
+    outputs: dict[int, dict[str, NDArray[np.float64]]] = {}
+    for index, item in enumerate(raw):
+        case_id, values = _result_case(item, f"results[{index}]")
+        if case_id in outputs:
+            raise ValueError(f"results[{index}]: the case id {case_id} appears twice")
+        outputs[case_id] = values
+    return Results(name[:200], outputs)
+
+
+def _check_shapes(case: CaseInputs, outputs: Mapping[str, NDArray[np.float64]]) -> None:
+    for name, values in outputs.items():
+        shape = _expected_shape(name, case)
+        if values.shape != shape:
+            raise ValueError(
+                f"results for case {case.id}: {name} has shape {list(values.shape)}; the case's "
+                f"{name} is {_shape_in_axes(name, case)}"
+            )
+
+
+def _listed(ids: Iterable[int]) -> str:
+    shown = sorted(ids)
+    more = f" and {len(shown) - 10} more" if len(shown) > 10 else ""
+    return ", ".join(map(str, shown[:10])) + more
+
+
+def check_results(
+    suite_document: bytes | None,
+    results_document: bytes,
+    *,
+    arithmetic: str = "float64",
+    relu_grad_at_zero: float = 1.0,
+) -> ConformanceReport:
+    """Judge the outputs that an implementation wrote to a results file for a suite's cases.
+
+    The results must hold every case of the suite whose inputs lie on the grid of ``arithmetic``
+    and whose values keep within its range (for float64: every case; ``applies`` says which);
+    results for other cases of the suite are ignored. Each output is judged as
+    ``check_implementation`` judges a step's, with the exact values recomputed from the case's
+    inputs (the suite's own expected values are not trusted).
+
+    Args:
+        suite_document: the bytes of the suite's JSON file, or None for the frozen suite of
+            ``twolayer.vectors``.
+        results_document: the bytes of the results' JSON file.
+        arithmetic: what the implementation claims to compute in (as ``check_implementation``).
+        relu_grad_at_zero: the tie convention that it claims: 0, 0.5 or 1.
+
+    Returns:
+        The ``ConformanceReport`` (``drawn_cases`` 0: a file cannot be asked for more).
+
+    Raises:
+        ValueError: either document is malformed, or the results do not match the suite's cases
+            (an unknown id, a missing case, a shape that disagrees); the message says which.
+    """
+    arithmetic = _check_arithmetic(arithmetic)
+    rule = check_relu_grad_at_zero(relu_grad_at_zero)
+    results = load_results(results_document)
+    if suite_document is None:
+        cases = vectors.build_cases()
+    else:
+        cases = tuple(case.inputs for case in vectors.load_suite(suite_document).cases)
+    by_id = {case.id: case for case in cases}
+    unknown = set(results.outputs) - set(by_id)
+    if unknown:
+        raise ValueError(
+            f"the results hold case id(s) {_listed(unknown)} that the suite does not have: "
+            "results for another suite, or another version of it"
+        )
+    applicable = [case for case in cases if applies(case, arithmetic)]
+    missing = [case.id for case in applicable if case.id not in results.outputs]
+    if missing:
+        raise ValueError(
+            f"the results lack case(s) {_listed(missing)}, which apply to {arithmetic} "
+            "(inputs on its grid, values within its range)"
+        )
+    for case in applicable:
+        _check_shapes(case, results.outputs[case.id])
+    known, _ = _frozen_references(applicable, arithmetic, rule)
+    references = {reference.case.id: reference for reference in known}
+    judge = _Judge(None, results.implementation, arithmetic, rule)
+    tally = _Tally()
+    first_failure: Failure | None = None
+    for case in applicable:
+        reference = references[case.id]
+        verdict = _judge_read(judge, reference, results.outputs[case.id], [])
+        tally.add(reference.label, verdict, "frozen")
+        if first_failure is None and verdict.failure is not None:
+            first_failure = verdict.failure
+    if first_failure is not None:
+        tally.failures.append(first_failure)
+    return tally.report(judge, len(cases) - len(applicable))
+
+
+def results_document(
+    step: StepFunction,
+    *,
+    arithmetic: str = "float64",
+    cases: Iterable[CaseInputs] | None = None,
+    implementation: str | None = None,
+) -> dict[str, object]:
+    """Run ``step`` on every case that applies to ``arithmetic``; return its results document.
+
+    What an implementation in another language writes for ``check_results``: every float as a
+    ``float.hex`` string. A reference for the format, and a way to judge a Python step as a
+    file.
+
+    Args:
+        step: as for ``check_implementation``.
+        arithmetic: selects the cases (on its grid and range).
+        cases: default: every case of the frozen suite.
+        implementation: the name written in the document (default: from ``step``).
+
+    Returns:
+        The document, ready for ``json.dumps``.
+
+    Raises:
+        ValueError: ``step`` returned something that is not outputs. Whatever ``step`` raises.
+    """
+    arithmetic = _check_arithmetic(arithmetic)
+    entries: list[dict[str, object]] = []
+    for case in vectors.build_cases() if cases is None else cases:
+        if not applies(case, arithmetic):
+            continue
+        x, y, w1, w2 = (np.array(a, dtype=np.float64) for a in (case.x, case.y, case.w1, case.w2))
+        try:
+            outputs = _read_outputs(step(x, y, w1, w2, case.learning_rate), case)
+        except _UnusableResultError as error:
+            raise ValueError(f"case {case.id}: {error}") from None
+        entry: dict[str, object] = {"id": case.id}
+        for name, values in outputs.items():
+            if name == "loss":
+                entry[name] = vectors.float_to_hex(float(values))
+            else:
+                data = [vectors.float_to_hex(v) for v in values.ravel().tolist()]
+                entry[name] = {"shape": list(values.shape), "data": data}
+        entries.append(entry)
+    return {
+        "schema": RESULTS_SCHEMA,
+        "schema_version": RESULTS_SCHEMA_VERSION,
+        "implementation": implementation or implementation_name(step),
+        "results": entries,
+    }
+
+
+# -- the report as text ------------------------------------------------------------------------
+
+
+def _ratio_text(ratio: float) -> str:
+    return "0" if ratio == 0 else f"{ratio:.3g}"
+
+
+def format_report(report: ConformanceReport) -> str:
+    """Render a report as text: the verdict, a table (output, worst error/bound, case), failures.
+
+    Args:
+        report: from ``check_implementation``, ``check_case`` or ``check_results``.
+
+    Returns:
+        The text, lines ending in newlines; a failure's snippet is indented by four spaces.
+    """
+    verdict = "conforms" if report.conforms else "DOES NOT CONFORM"
+    rule = f"{report.relu_grad_at_zero:g}"
+    lines = [
+        f"{report.implementation}: {verdict} (arithmetic {report.arithmetic}, "
+        f"relu_grad_at_zero {rule})",
+        f"cases judged: {report.frozen_cases} frozen ({report.skipped_cases} skipped: off the "
+        f"{report.arithmetic} grid or range), {report.drawn_cases} drawn; {report.tie_cases} "
+        "with an exact tie h == 0 that moves grad_w1",
+        "",
+    ]
+    rows = [("output", "worst error/bound", "case")]
+    for summary in report.outputs:
+        where = f"{summary.case}" + (f" at {list(summary.position)}" if summary.position else "")
+        rows.append((summary.output, _ratio_text(summary.worst_ratio), where))
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    lines += [f"{a:<{widths[0]}}  {b:>{widths[1]}}  {c}".rstrip() for a, b, c in rows]
+    for failure in report.failures:
+        lines += ["", f"FAILED at {failure.case}: {', '.join(failure.outputs)}"]
+        lines += [f"  {line}" for line in failure.message.splitlines()]
+        lines += ["  reproduce with:"]
+        lines += [f"    {line}".rstrip() for line in failure.snippet.splitlines()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,111 @@
+"""The bug zoo: the judge rejects every exhibit, blaming only what its mistake corrupts.
+
+Each exhibit of ``twolayer.zoo.BUGS`` is judged in the arithmetic and tie convention that it
+claims; the judge must say that it does not conform and name, in the failing case that
+hypothesis shrank, only outputs that the mistake can make wrong. The correct ``reference_step``
+beside them must conform, so that the rejections are the mistakes', not the judge's.
+"""
+
+import numpy as np
+import pytest
+
+from twolayer import conformance, zoo
+
+# Enough drawn cases for every exhibit's mistake to surface (each does within a few dozen);
+# the judge's default, 200, serves the conforming steps, where nothing stops it early.
+BUG_EXAMPLES = 60
+
+
+@pytest.fixture(scope="module", params=sorted(zoo.BUGS))
+def judged(request: pytest.FixtureRequest) -> tuple[str, conformance.ConformanceReport]:
+    name: str = request.param
+    bug = zoo.BUGS[name]
+    report = conformance.check_implementation(
+        bug.step,
+        arithmetic=bug.arithmetic,
+        relu_grad_at_zero=bug.relu_grad_at_zero,
+        max_examples=BUG_EXAMPLES,
+    )
+    return name, report
+
+
+def test_the_zoo_has_at_least_eight_exhibits_each_documented() -> None:
+    assert len(zoo.BUGS) >= 8
+    for name, bug in zoo.BUGS.items():
+        doc = bug.step.__doc__ or ""
+        assert doc.startswith("Mistake:"), name
+        assert "Caught by" in doc or "caught by" in doc, name
+        assert bug.corrupts <= {*conformance.OUTPUTS, conformance.INPUTS}, name
+
+
+def test_every_exhibit_is_rejected(judged: tuple[str, conformance.ConformanceReport]) -> None:
+    name, report = judged
+    assert not report.conforms, name
+    assert report.failure is not None
+
+
+def test_the_judge_blames_only_outputs_that_the_mistake_corrupts(
+    judged: tuple[str, conformance.ConformanceReport],
+) -> None:
+    name, report = judged
+    failure = report.failure
+    assert failure is not None
+    assert failure.outputs, name
+    assert set(failure.outputs) <= zoo.BUGS[name].corrupts, (name, failure.message)
+
+
+def test_the_failing_case_is_shrunk_to_a_small_one(
+    judged: tuple[str, conformance.ConformanceReport],
+) -> None:
+    name, report = judged
+    failure = report.failure
+    assert failure is not None
+    assert failure.case == conformance.DRAWN, name
+    # A minimal case has a single sample or a single entry in most axes; 3 is the most drawn.
+    assert failure.snippet.count("\n") < 40, failure.snippet
+
+
+def test_the_worst_ratio_of_a_blamed_output_exceeds_one(
+    judged: tuple[str, conformance.ConformanceReport],
+) -> None:
+    name, report = judged
+    failure = report.failure
+    assert failure is not None
+    worst = {summary.output: summary.worst_ratio for summary in report.outputs}
+    for output in failure.outputs:
+        if output != conformance.INPUTS:
+            assert worst[output] > 1, (name, output)
+
+
+def test_the_reference_step_conforms() -> None:
+    report = conformance.check_implementation(zoo.reference_step)
+    assert report.conforms, conformance.format_report(report)
+    assert report.drawn_cases == 200
+    assert report.frozen_cases >= 40
+    assert report.tie_cases > 0
+    assert {summary.output for summary in report.outputs} == set(conformance.OUTPUTS)
+
+
+def test_the_float32_exhibit_conforms_as_float32_what_it_is() -> None:
+    report = conformance.check_implementation(
+        zoo.float32_claimed_as_float64, arithmetic="float32", max_examples=100
+    )
+    assert report.conforms, conformance.format_report(report)
+    assert report.frozen_cases > 0
+    assert report.skipped_cases > 0  # the float64-only cases are not put to a float32 step
+
+
+def test_the_in_place_exhibit_changes_its_callers_array() -> None:
+    x, y = np.array([[1.0]]), np.array([[0.0]])
+    w1, w2 = np.array([[1.0]]), np.array([[1.0]])
+    zoo.update_before_backprop(x, y, w1, w2, 0.5)
+    assert w2[0, 0] != 1.0  # the mistake is real: the caller's w2 moved
+
+
+def test_the_tiny_error_is_below_what_allclose_sees() -> None:
+    x, y = np.array([[1.0, 2.0]]), np.array([[0.5]])
+    w1, w2 = np.array([[1.0], [0.5]]), np.array([[3.0]])
+    wrong = zoo.tiny_relative_error(x, y, w1, w2, 0.125)
+    right = zoo.reference_step(x, y, w1, w2, 0.125)
+    assert np.allclose(wrong["grad_w1"], right["grad_w1"])
+    assert not np.array_equal(wrong["grad_w1"], right["grad_w1"])
