@@ -1,13 +1,27 @@
-"""The docs stay true: links resolve, quoted code is still in the code, README examples run."""
+"""The docs stay true: links resolve, quoted code is in the code, cited tests exist, examples run.
 
+The worked example of ``docs/vectors.md`` is run against a suite freshly written by
+``twolayer.vectors.suite_files()``, and the results file that it writes is judged by
+``twolayer.conformance.check_results``: the page's code, its figures and its flag table are held
+to the code that ships.
+"""
+
+import ast
+import json
 import re
 from pathlib import Path
 
 import pytest
 
+from twolayer import conformance, vectors, zoo
+
 ROOT = Path(__file__).resolve().parent.parent
-DOCUMENTS = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
+DOCS = ROOT / "docs"
+DOCUMENTS = sorted([ROOT / "README.md", *DOCS.glob("*.md")])
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+# A cited test, in the one form that the docs use: tests/<file>.py::test_<name>.
+CITATION = re.compile(r"\b(tests/[\w/]+\.py)::(test_\w+)")
+PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
 
 def relative_links(document: Path) -> list[str]:
@@ -57,3 +71,121 @@ def test_the_readme_python_examples_run() -> None:
     assert blocks
     for block in blocks:
         exec(compile(block, "README.md", "exec"), {})
+
+
+def cited_tests(text: str) -> list[tuple[str, str]]:
+    """Every ``tests/<file>.py::test_<name>`` in ``text``, as (path, name)."""
+    return CITATION.findall(text)
+
+
+def defined_tests(path: Path) -> set[str]:
+    """The names of the test functions defined at the top level of a test module."""
+    tree = ast.parse(path.read_text())
+    return {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+
+
+def missing_citations(text: str) -> list[str]:
+    """The citations in ``text`` whose file or test function does not exist."""
+    missing = []
+    for path, name in cited_tests(text):
+        target = ROOT / path
+        if not target.is_file() or name not in defined_tests(target):
+            missing.append(f"{path}::{name}")
+    return missing
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: path.name)
+def test_every_cited_test_exists(document: Path) -> None:
+    assert missing_citations(document.read_text()) == []
+
+
+def test_the_citation_check_sees_citations_and_catches_a_wrong_one() -> None:
+    verification = (DOCS / "verification.md").read_text()
+    assert len(cited_tests(verification)) >= 20
+    good = "tests/test_docs.py::test_every_cited_test_exists"
+    assert missing_citations(good) == []
+    wrong_name = "tests/test_docs.py::test_that_was_never_written"
+    wrong_file = "tests/test_nowhere.py::test_every_cited_test_exists"
+    assert missing_citations(f"{good}, {wrong_name} and {wrong_file}.") == [wrong_name, wrong_file]
+
+
+@pytest.fixture(scope="module")
+def suite_files() -> dict[str, bytes]:
+    return vectors.suite_files()
+
+
+@pytest.fixture
+def suite_directory(
+    suite_files: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """A directory as ``twolayer vectors --out`` writes it, made the current directory."""
+    for name, data in suite_files.items():
+        (tmp_path / name).write_bytes(data)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_the_vectors_walkthrough_runs_and_its_results_conform(suite_directory: Path) -> None:
+    blocks = PYTHON_BLOCK.findall((DOCS / "vectors.md").read_text())
+    assert len(blocks) >= 4
+    namespace: dict[str, object] = {}
+    for block in blocks:
+        exec(compile(block, "docs/vectors.md", "exec"), namespace)
+    suite = (suite_directory / vectors.SUITE_FILE).read_bytes()
+    results = (suite_directory / "results.json").read_bytes()
+    report = conformance.check_results(suite, results)
+    assert report.conforms, conformance.format_report(report)
+    assert report.frozen_cases == len(vectors.build_cases())
+    assert report.tie_cases > 0  # the tie convention was put to the test
+
+
+def test_the_walkthroughs_results_file_is_rejected_when_one_output_is_wrong(
+    suite_directory: Path,
+) -> None:
+    blocks = PYTHON_BLOCK.findall((DOCS / "vectors.md").read_text())
+    namespace: dict[str, object] = {}
+    for block in blocks:
+        exec(compile(block, "docs/vectors.md", "exec"), namespace)
+    document = json.loads((suite_directory / "results.json").read_bytes())
+    entry = next(entry for entry in document["results"] if entry["id"] == 16)
+    entry["grad_w2"]["data"][0] = float.hex(17.5)  # the factor 2 forgotten, as the page says
+    suite = (suite_directory / vectors.SUITE_FILE).read_bytes()
+    report = conformance.check_results(suite, json.dumps(document).encode())
+    assert not report.conforms
+    assert report.failure is not None
+    assert report.failure.case == "case 16"
+    assert report.failure.outputs == ("grad_w2",)
+
+
+def words(document: Path) -> str:
+    """The text of ``document`` with every run of white space made one space, as it renders."""
+    return " ".join(document.read_text().split())
+
+
+def test_the_docs_state_the_suites_case_count(suite_files: dict[str, bytes]) -> None:
+    count = json.loads(suite_files[vectors.SUITE_FILE])["number_of_cases"]
+    assert count == len(vectors.build_cases())
+    page = words(DOCS / "vectors.md")
+    assert f"on {count} hand-picked cases" in page
+    assert f"`number_of_cases` | integer | the length of `cases` ({count} in this version)" in page
+    assert f"the {count} frozen cases" in words(DOCS / "review-checklist.md")
+    assert f"the {count} frozen cases" in words(DOCS / "verification.md")
+    assert f"| {count} cases (the file's `number_of_cases`)" in words(ROOT / "README.md")
+
+
+def flag_table(page: str) -> set[str]:
+    """The flags named in the first column of the table under the heading ``### Flags``."""
+    section = page.split("### Flags", 1)[1].split("\n#", 1)[0]
+    return set(re.findall(r"^\| `(\w+)` \|", section, re.MULTILINE))
+
+
+def test_the_vectors_page_lists_exactly_the_suites_flags() -> None:
+    assert flag_table((DOCS / "vectors.md").read_text()) == set(vectors.NOTES)
+    assert flag_table("### Flags\n\n| flag |\n|---|\n| `Only` | one |\n\n## Next") == {"Only"}
+
+
+def test_the_review_checklist_covers_every_exhibit_of_the_bug_zoo() -> None:
+    checklist = (DOCS / "review-checklist.md").read_text()
+    assert len(zoo.BUGS) >= 8
+    missing = [name for name in zoo.BUGS if f"`zoo.{name}`" not in checklist]
+    assert missing == []

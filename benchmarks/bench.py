@@ -1,0 +1,527 @@
+"""Time ``twolayer.train`` against the seed notebook's own loop: ``nox -s bench``.
+
+One process, every contender interleaved round by round (the order rotates each round), the
+median of at least 7 rounds. The baseline is the seed's imperative loop, written out below; the
+floor is the two large matrix products of each step alone (``x.dot(w1)`` and ``x.T.dot(grad_h)``),
+which every implementation of the seed's order of operations pays. Ratios are to the seed loop
+doing the same work. Prints the tables and writes them, with the machine they ran on, as JSON.
+
+Run it on an otherwise idle machine: with other processes on the cores, a multithreaded BLAS waits
+for its threads and a step can take a hundred times longer. ``OPENBLAS_NUM_THREADS=1`` (recorded
+in the JSON) gives steadier, if different, figures there.
+
+Not part of the package: it may print. Run ``python benchmarks/bench.py --help`` for the flags.
+"""
+
+import argparse
+import datetime
+import gc
+import importlib
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
+
+import twolayer
+
+Array = NDArray[np.float64]
+Thunk = Callable[[], object]  # one timed call: runs the work, returns its result
+
+MIN_ROUNDS = 7
+SCALING_BATCHES = (64, 256, 1024, 4096)  # at the seed's d_in
+SCALING_D_INS = (1000, 2000, 4000, 8000)  # at the seed's batch
+SMALL_DIMS = twolayer.Dims(batch=16, d_in=32, hidden=16, d_out=8)  # the exact step's small case
+MEMORY_STEPS = (500, 5000)
+BASELINE_STEPS = 100  # seed-loop steps timed to give the cost of one
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+# -- the contenders ------------------------------------------------------------------------------
+
+
+def seed_loop(
+    x: Array, y: Array, w1: Array, w2: Array, learning_rate: float, steps: int
+) -> tuple[list[np.float64], Array, Array]:
+    """The notebook's In [20], verbatim but for recording the loss instead of printing it."""
+    w1, w2 = w1.copy(), w2.copy()
+    losses = []
+    for _t in range(steps):
+        h = x.dot(w1)
+        h_relu = np.maximum(h, 0)
+        ypred = h_relu.dot(w2)
+        loss = np.square(ypred - y).sum()
+        losses.append(loss)
+        grad_loss_ypred = 2.0 * (ypred - y)
+        grad_ypred_w2 = h_relu
+        grad_loss_w2 = grad_ypred_w2.T.dot(grad_loss_ypred)
+        grad_ypred_hrelu = w2
+        grad_loss_hrelu = grad_loss_ypred.dot(grad_ypred_hrelu.T)
+        grad_loss_h = grad_loss_hrelu.copy()
+        grad_loss_h[h < 0] = 0
+        grad_h_w1 = x
+        grad_loss_w1 = grad_h_w1.T.dot(grad_loss_h)
+        w1 -= learning_rate * grad_loss_w1
+        w2 -= learning_rate * grad_loss_w2
+    return losses, w1, w2
+
+
+def floor_products(x: Array, w1: Array, grad_h: Array, steps: int) -> None:
+    """The two large products of each step, ``steps`` times: what every step must pay."""
+    for _t in range(steps):
+        x.dot(w1)
+        x.T.dot(grad_h)
+
+
+class Problem(NamedTuple):
+    """One training problem: data, starting weights, rate and number of steps."""
+
+    x: Array
+    y: Array
+    params: twolayer.Params
+    learning_rate: float
+    steps: int
+
+
+def make_problem(dims: twolayer.Dims, steps: int, seed: int = 0) -> Problem:
+    """Draw a problem as the seed does; the rate shrinks with ``batch * d_in`` to stay finite."""
+    rng = np.random.default_rng(seed)
+    x, y = twolayer.init_data(rng, dims)
+    params = twolayer.init_params(rng, dims)
+    scale = (twolayer.SEED_DIMS.batch * twolayer.SEED_DIMS.d_in) / (dims.batch * dims.d_in)
+    return Problem(x, y, params, twolayer.SEED_LEARNING_RATE * min(1.0, scale), steps)
+
+
+def seed_loop_thunk(p: Problem) -> Thunk:
+    return lambda: seed_loop(p.x, p.y, p.params.w1, p.params.w2, p.learning_rate, p.steps)
+
+
+def train_thunk(p: Problem) -> Thunk:
+    return lambda: twolayer.train(p.params, p.x, p.y, learning_rate=p.learning_rate, steps=p.steps)
+
+
+def floor_thunk(p: Problem) -> Thunk:
+    # Any grad_h of the right shape will do: the products' cost does not depend on the values.
+    grad_h = p.x.dot(p.params.w1)
+    return lambda: floor_products(p.x, p.params.w1, grad_h, p.steps)
+
+
+def torch_eager_thunk(p: Problem) -> Thunk | None:
+    """PyTorch eager autograd in float64, the tutorial's loop; None if torch is not installed."""
+    try:
+        torch = importlib.import_module("torch")
+    except ImportError:
+        return None
+    x, y = torch.tensor(p.x), torch.tensor(p.y)  # copies: torch wants writeable arrays
+
+    def run() -> list[float]:
+        w1 = torch.tensor(p.params.w1, requires_grad=True)
+        w2 = torch.tensor(p.params.w2, requires_grad=True)
+        losses: list[float] = []
+        for _t in range(p.steps):
+            # clamp(min=0) passes the gradient at h == 0, as the seed does.
+            y_pred = x.mm(w1).clamp(min=0).mm(w2)
+            loss = (y_pred - y).pow(2).sum()
+            losses.append(float(loss.item()))
+            loss.backward()
+            with torch.no_grad():
+                w1 -= p.learning_rate * w1.grad
+                w2 -= p.learning_rate * w2.grad
+                w1.grad.zero_()
+                w2.grad.zero_()
+        return losses
+
+    return run
+
+
+def jax_jit_thunk(p: Problem) -> Thunk | None:
+    """JAX, one jitted step (value_and_grad and update) per step, float64; None if absent."""
+    try:
+        jax = importlib.import_module("jax")
+        jnp = importlib.import_module("jax.numpy")
+    except ImportError:
+        return None
+    jax.config.update("jax_enable_x64", True)
+    x, y = jnp.asarray(p.x), jnp.asarray(p.y)
+
+    def loss_fn(w1: object, w2: object) -> object:
+        # where(h < 0, 0, h) rather than maximum: the seed's gradient at h == 0 (factor 1).
+        h = x.dot(w1)
+        return jnp.square(jnp.where(h < 0, 0.0, h).dot(w2) - y).sum()
+
+    value_and_grad = jax.value_and_grad(loss_fn, argnums=(0, 1))
+
+    def step(w1: object, w2: object) -> tuple[object, object, object]:
+        loss, (grad_w1, grad_w2) = value_and_grad(w1, w2)
+        return w1 - p.learning_rate * grad_w1, w2 - p.learning_rate * grad_w2, loss
+
+    jit_step = jax.jit(step)
+
+    def run() -> list[float]:
+        w1, w2 = jnp.asarray(p.params.w1), jnp.asarray(p.params.w2)
+        losses = []
+        for _t in range(p.steps):
+            w1, w2, loss = jit_step(w1, w2)
+            losses.append(loss)
+        return [float(loss) for loss in losses]
+
+    run()  # compile outside the timed rounds
+    return run
+
+
+# -- slots for rows that other modules will provide ------------------------------------------------
+
+
+def exact_step_thunk(dims: twolayer.Dims) -> Thunk | None:
+    """SLOT: one ``twolayer.exact.step(params, x, y, learning_rate)``; None until it exists."""
+    try:
+        exact = importlib.import_module("twolayer.exact")
+    except ImportError:
+        return None
+    step = getattr(exact, "step", None)
+    if step is None:
+        return None
+    p = make_problem(dims, steps=1)
+    return lambda: step(p.params, p.x, p.y, p.learning_rate)
+
+
+def gradcheck_directional_thunk(dims: twolayer.Dims) -> Thunk | None:
+    """SLOT: one directional ``twolayer.gradcheck.check_gradients``; None until it exists."""
+    try:
+        gradcheck = importlib.import_module("twolayer.gradcheck")
+    except ImportError:
+        return None
+    check_gradients = getattr(gradcheck, "check_gradients", None)
+    if check_gradients is None:
+        return None
+    p = make_problem(dims, steps=1)
+    _, grads = twolayer.value_and_grad(p.params, p.x, p.y)
+    return lambda: check_gradients(p.params, p.x, p.y, grads, mode="directional")
+
+
+# -- timing --------------------------------------------------------------------------------------
+
+
+def interleave(thunks: dict[str, Thunk], rounds: int) -> dict[str, list[float]]:
+    """Time each thunk once per round, in an order that rotates each round; milliseconds.
+
+    One untimed call of each first (caches, lazy imports, allocator); the collector is off while
+    timing, as in ``timeit``.
+    """
+    names = list(thunks)
+    for name in names:
+        thunks[name]()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for r in range(rounds):
+            for name in names[r % len(names) :] + names[: r % len(names)]:
+                start = time.perf_counter()
+                thunks[name]()
+                times[name].append((time.perf_counter() - start) * 1e3)
+    finally:
+        if was_enabled:
+            gc.enable()
+    return times
+
+
+class Row(NamedTuple):
+    """One line of a table: the median of the rounds and its ratio to the baseline."""
+
+    name: str
+    work: str
+    median_ms: float
+    ratio: float
+    times_ms: list[float]
+
+
+def rows(
+    times: dict[str, list[float]], works: dict[str, str], baseline_ms: dict[str, float]
+) -> list[Row]:
+    """Rows with medians and ratios; ``baseline_ms[name]`` is the seed loop on the same work."""
+    return [
+        Row(
+            name,
+            works[name],
+            statistics.median(t),
+            statistics.median(t) / baseline_ms[name],
+            t,
+        )
+        for name, t in times.items()
+    ]
+
+
+def print_table(title: str, table: Sequence[Row], ratio_label: str) -> None:
+    # min and max show the spread: a wide one means the machine was busy, not a slow contender.
+    print(f"\n{title}")
+    print(f"  {'':40} {'work':>10} {'median ms':>10} {'min':>9} {'max':>9} {ratio_label:>14}")
+    for row in table:
+        print(
+            f"  {row.name:40} {row.work:>10} {row.median_ms:10.2f} {min(row.times_ms):9.2f}"
+            f" {max(row.times_ms):9.2f} {row.ratio:13.3f}x"
+        )
+
+
+def same_bits(a: Array, b: Array) -> bool:
+    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+def train_matches_seed_loop(p: Problem) -> bool:
+    """Whether ``train`` gives the seed loop's losses and final weights, bit for bit."""
+    losses, w1, w2 = seed_loop(p.x, p.y, p.params.w1, p.params.w2, p.learning_rate, p.steps)
+    result = twolayer.train(p.params, p.x, p.y, learning_rate=p.learning_rate, steps=p.steps)
+    return (
+        same_bits(result.losses, np.array(losses, dtype=np.float64).reshape(p.steps))
+        and same_bits(result.params.w1, w1)
+        and same_bits(result.params.w2, w2)
+    )
+
+
+# -- the sections ----------------------------------------------------------------------------------
+
+
+def seed_run_section(rounds: int) -> dict[str, object]:
+    """The seed run: train, the seed loop, the floor (and torch, jax when installed)."""
+    p = make_problem(twolayer.SEED_DIMS, twolayer.SEED_STEPS)
+    identical = train_matches_seed_loop(p)
+    thunks: dict[str, Thunk] = {
+        "seed loop (numpy, imperative)": seed_loop_thunk(p),
+        "twolayer.train": train_thunk(p),
+        "floor: the two large products": floor_thunk(p),
+    }
+    optional = {
+        "torch eager (float64, autograd)": torch_eager_thunk(p),
+        "jax jit (float64)": jax_jit_thunk(p),
+    }
+    thunks.update({name: thunk for name, thunk in optional.items() if thunk is not None})
+    times = interleave(thunks, rounds)
+    seed_ms = statistics.median(times["seed loop (numpy, imperative)"])
+    work = f"{p.steps} steps"
+    table = rows(times, dict.fromkeys(times, work), dict.fromkeys(times, seed_ms))
+    print_table(
+        f"Seed run {tuple(twolayer.SEED_DIMS)}, {p.steps} steps, median of {rounds} rounds",
+        table,
+        "to seed loop",
+    )
+    for name, thunk in optional.items():
+        if thunk is None:
+            print(f"  {name:40} not available (not installed)")
+    print(f"  twolayer.train bit-identical to the seed loop: {'yes' if identical else 'NO'}")
+    return {
+        "dims": list(twolayer.SEED_DIMS),
+        "steps": p.steps,
+        "rounds": rounds,
+        "train_bit_identical_to_seed_loop": identical,
+        "rows": [row._asdict() for row in table],
+        "not_available": [name for name, thunk in optional.items() if thunk is None],
+    }
+
+
+def reference_section(rounds: int) -> dict[str, object]:
+    """One exact step and one directional gradcheck, against one step of the seed loop.
+
+    The seed loop runs ``BASELINE_STEPS`` steps at the same dims in the same rounds; one step of
+    it is that median over ``BASELINE_STEPS`` (a single step alone is mostly start-up).
+    """
+    candidates = {
+        f"exact.step {tuple(SMALL_DIMS)}": (SMALL_DIMS, exact_step_thunk(SMALL_DIMS)),
+        "exact.step seed dims": (twolayer.SEED_DIMS, exact_step_thunk(twolayer.SEED_DIMS)),
+        "gradcheck directional seed dims": (
+            twolayer.SEED_DIMS,
+            gradcheck_directional_thunk(twolayer.SEED_DIMS),
+        ),
+    }
+    thunks: dict[str, Thunk] = {}
+    baseline_of: dict[str, str] = {}
+    for name, (dims, thunk) in candidates.items():
+        if thunk is None:
+            continue
+        baseline = f"seed loop {tuple(dims)}"
+        thunks.setdefault(baseline, seed_loop_thunk(make_problem(dims, BASELINE_STEPS)))
+        thunks[name] = thunk
+        baseline_of[name] = baseline
+    times = interleave(thunks, rounds) if thunks else {}
+    median_ms = {name: statistics.median(t) for name, t in times.items()}
+    step_ms = {name: ms / BASELINE_STEPS for name, ms in median_ms.items()}
+    works = dict.fromkeys(times, "1 call") | dict.fromkeys(
+        baseline_of.values(), f"{BASELINE_STEPS} steps"
+    )
+    table = rows(
+        times,
+        works,
+        # A baseline row is the seed loop on its own work: ratio 1.
+        {
+            name: step_ms[baseline_of[name]] if name in baseline_of else median_ms[name]
+            for name in times
+        },
+    )
+    print_table(f"Reference tools, median of {rounds} rounds", table, "to 1 seed step")
+    missing = [name for name, (_, thunk) in candidates.items() if thunk is None]
+    for name in missing:
+        print(f"  {name:40} not available")
+    return {"rounds": rounds, "rows": [row._asdict() for row in table], "not_available": missing}
+
+
+def scaling_section(rounds: int) -> dict[str, object]:
+    """Time per step of train, the seed loop and the floor as batch and d_in grow."""
+    seed = twolayer.SEED_DIMS
+    grid = [seed._replace(batch=batch) for batch in SCALING_BATCHES] + [
+        seed._replace(d_in=d_in) for d_in in SCALING_D_INS if d_in != seed.d_in
+    ]
+    print(f"\nScaling, ms per step, median of {rounds} rounds (hidden {seed.hidden}, d_out 10)")
+    print(
+        f"  {'batch':>6} {'d_in':>6} {'steps':>6} {'train':>9} {'seed loop':>10} {'floor':>9}"
+        f" {'train/floor':>12} {'seed/floor':>11} {'train/seed':>11} {'identical':>10}"
+    )
+    points: list[dict[str, object]] = []
+    all_identical = True
+    for dims in grid:
+        # About as much work per call as 100 seed steps, and never fewer than 10 steps.
+        steps = max(10, round(100 * seed.batch * seed.d_in / (dims.batch * dims.d_in)))
+        p = make_problem(dims, steps)
+        identical = train_matches_seed_loop(p)
+        all_identical = all_identical and identical
+        times = interleave(
+            {"train": train_thunk(p), "seed": seed_loop_thunk(p), "floor": floor_thunk(p)}, rounds
+        )
+        per_step = {name: statistics.median(t) / steps for name, t in times.items()}
+        print(
+            f"  {dims.batch:6} {dims.d_in:6} {steps:6} {per_step['train']:9.3f}"
+            f" {per_step['seed']:10.3f} {per_step['floor']:9.3f}"
+            f" {per_step['train'] / per_step['floor']:11.3f}x"
+            f" {per_step['seed'] / per_step['floor']:10.3f}x"
+            f" {per_step['train'] / per_step['seed']:10.3f}x {'yes' if identical else 'NO':>10}"
+        )
+        points.append(
+            {
+                "dims": list(dims),
+                "steps": steps,
+                "ms_per_step": per_step,
+                "train_bit_identical_to_seed_loop": identical,
+                "times_ms": times,
+            }
+        )
+    return {"rounds": rounds, "points": points, "all_bit_identical": all_identical}
+
+
+def traced_peak(run: Thunk) -> int:
+    """Peak bytes that ``run`` allocates above what was allocated before, by tracemalloc."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        run()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak - before
+
+
+def memory_section() -> dict[str, object]:
+    """Peak memory of train and of the seed loop at the seed dims, for 500 and 5,000 steps."""
+    print("\nPeak memory (tracemalloc) at the seed dims, KiB")
+    print(f"  {'':16} {'steps':>6} {'peak':>10} {'losses':>10} {'peak - losses':>14}")
+    measured: list[dict[str, object]] = []
+    extra: dict[str, list[int]] = {}
+    for steps in MEMORY_STEPS:
+        p = make_problem(twolayer.SEED_DIMS, steps)
+        losses_bytes = steps * np.dtype(np.float64).itemsize
+        for name, thunk in (("twolayer.train", train_thunk(p)), ("seed loop", seed_loop_thunk(p))):
+            peak = traced_peak(thunk)
+            extra.setdefault(name, []).append(peak - losses_bytes)
+            print(
+                f"  {name:16} {steps:6} {peak / 1024:10.1f} {losses_bytes / 1024:10.1f}"
+                f" {(peak - losses_bytes) / 1024:14.1f}"
+            )
+            measured.append(
+                {"name": name, "steps": steps, "peak_bytes": peak, "losses_bytes": losses_bytes}
+            )
+    growth = {name: values[-1] - values[0] for name, values in extra.items()}
+    for name, grew in growth.items():
+        print(
+            f"  {name}: beyond the losses array, the peak grows by {grew} bytes from "
+            f"{MEMORY_STEPS[0]} to {MEMORY_STEPS[-1]} steps"
+        )
+    return {"peaks": measured, "growth_beyond_losses_bytes": growth}
+
+
+def environment() -> dict[str, object]:
+    """What the figures depend on: the machine, the interpreter, numpy and its BLAS."""
+    blas: object
+    try:
+        config = np.show_config(mode="dicts")
+        blas = config["Build Dependencies"]["blas"] if isinstance(config, dict) else None
+    except (TypeError, KeyError):
+        blas = None
+    threads = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    return {
+        "time_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "twolayer": twolayer.__version__,
+        "blas": blas,
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "cpu_count": os.cpu_count(),
+        "thread_env": {name: os.environ.get(name) for name in threads},
+    }
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--rounds", type=int, default=MIN_ROUNDS, help=f"rounds per median (>= {MIN_ROUNDS})"
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="where to write the results (default: benchmarks/results/bench-<UTC time>.json)",
+    )
+    parser.add_argument("--skip-reference", action="store_true", help="no exact/gradcheck rows")
+    parser.add_argument("--skip-scaling", action="store_true", help="no scaling table")
+    parser.add_argument("--skip-memory", action="store_true", help="no memory table")
+    args = parser.parse_args(argv)
+    if args.rounds < MIN_ROUNDS:
+        parser.error(f"--rounds must be >= {MIN_ROUNDS} for a median worth reporting")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run every section, print the tables, write the JSON; exit status 1 if train's bits differ."""
+    args = parse_args(argv)
+    env = environment()
+    print(f"twolayer {env['twolayer']}, numpy {env['numpy']}, python {env['python']}, ", end="")
+    print(f"{env['cpu_count']} CPUs, thread env {env['thread_env']}")
+    results: dict[str, object] = {"environment": env}
+    seed_run = seed_run_section(args.rounds)
+    results["seed_run"] = seed_run
+    if not args.skip_reference:
+        results["reference"] = reference_section(args.rounds)
+    identical = bool(seed_run["train_bit_identical_to_seed_loop"])
+    if not args.skip_scaling:
+        scaling = scaling_section(args.rounds)
+        results["scaling"] = scaling
+        identical = identical and bool(scaling["all_bit_identical"])
+    if not args.skip_memory:
+        results["memory"] = memory_section()
+    stamp = str(env["time_utc"]).replace(":", "").replace("+0000", "Z")
+    path: Path = args.json or RESULTS_DIR / f"bench-{stamp}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwrote {path}")
+    return 0 if identical else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
