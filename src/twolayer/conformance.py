@@ -21,7 +21,6 @@ reference with that mask, so that the bounds stay tight.
 
 import importlib
 import importlib.resources
-import json
 import math
 import re
 import struct
@@ -45,7 +44,7 @@ from twolayer.shapes import (
     check_relu_grad_at_zero,
     frozen,
 )
-from twolayer.vectors import CaseInputs
+from twolayer.vectors import CaseInputs, json_kind, parse_json
 
 StepFunction = Callable[
     [
@@ -1118,44 +1117,11 @@ def results_schema_json() -> bytes:
     return resource.read_bytes()
 
 
-def _kind(value: object) -> str:
-    """Name the JSON type of a parsed value, for messages."""
-    names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
-    return names.get(type(value), "number")
-
-
-def _reject_constant(name: str) -> object:
-    raise ValueError(f"{name} is not JSON and not a finite float; write floats as float.hex")
-
-
-def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    result: dict[str, object] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"a JSON object has the key {key!r:.40} twice")
-        result[key] = value
-    return result
-
-
-def _parse_json(data: bytes) -> object:
-    if not isinstance(data, bytes):
-        raise TypeError(f"data must be the bytes of a results file; got {type(data).__qualname__}")
-    try:
-        document: object = json.loads(
-            data, parse_constant=_reject_constant, object_pairs_hook=_unique_keys
-        )
-    except RecursionError:
-        raise ValueError("not a twolayer results file: JSON nested too deeply") from None
-    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise ValueError(f"not a twolayer results file: not valid JSON ({error})") from None
-    return document
-
-
 def _result_float(value: object, path: str) -> float:
     """Read a float: a JSON number, or a hexadecimal string as ``float.hex`` or C's ``%a``."""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ValueError(
-            f"{path} must be a float (a float.hex string or a number); got {_kind(value)}"
+            f"{path} must be a float (a float.hex string or a number); got {json_kind(value)}"
         )
     if isinstance(value, str):
         shown = value[:_FLOAT_TEXT_MAX] + ("..." if len(value) > _FLOAT_TEXT_MAX else "")
@@ -1183,7 +1149,7 @@ def _result_float(value: object, path: str) -> float:
 def _result_array(value: object, path: str) -> NDArray[np.float64]:
     if not isinstance(value, dict) or set(value) != {"shape", "data"}:
         raise ValueError(
-            f"{path} must be an object with exactly 'shape' and 'data'; got {_kind(value)}"
+            f"{path} must be an object with exactly 'shape' and 'data'; got {json_kind(value)}"
         )
     shape, data = value["shape"], value["data"]
     if (
@@ -1196,7 +1162,7 @@ def _result_array(value: object, path: str) -> NDArray[np.float64]:
         )
     rows, columns = shape
     if not isinstance(data, list) or len(data) != rows * columns:
-        count = len(data) if isinstance(data, list) else _kind(data)
+        count = len(data) if isinstance(data, list) else json_kind(data)
         raise ValueError(
             f"{path}.data must hold rows * columns = {rows * columns} floats for shape "
             f"[{rows}, {columns}]; got {count}"
@@ -1207,7 +1173,7 @@ def _result_array(value: object, path: str) -> NDArray[np.float64]:
 
 def _result_case(value: object, path: str) -> tuple[int, dict[str, NDArray[np.float64]]]:
     if not isinstance(value, dict):
-        raise ValueError(f"{path} must be a JSON object; got {_kind(value)}")
+        raise ValueError(f"{path} must be a JSON object; got {json_kind(value)}")
     case_id = value.get("id")
     if isinstance(case_id, bool) or not isinstance(case_id, int) or case_id < 1:
         raise ValueError(
@@ -1245,7 +1211,7 @@ def load_results(data: bytes) -> Results:
     Raises:
         ValueError: the document is not a valid results file; the message names the field.
     """
-    document = _parse_json(data)
+    document = parse_json(data, "results file")
     if not isinstance(document, dict) or document.get("schema") != RESULTS_SCHEMA:
         raise ValueError(f"not a twolayer results file: its 'schema' is not {RESULTS_SCHEMA!r}")
     version = document.get("schema_version")
@@ -1259,10 +1225,10 @@ def load_results(data: bytes) -> Results:
         raise ValueError(f"the results file has unknown field(s) {', '.join(map(repr, unknown))}")
     name = document.get("implementation", "results file")
     if not isinstance(name, str):
-        raise ValueError(f"implementation must be a string; got {_kind(name)}")
+        raise ValueError(f"implementation must be a string; got {json_kind(name)}")
     raw = document.get("results")
     if not isinstance(raw, list):
-        raise ValueError(f"results must be an array of cases; got {_kind(raw)}")
+        raise ValueError(f"results must be an array of cases; got {json_kind(raw)}")
     outputs: dict[int, dict[str, NDArray[np.float64]]] = {}
     for index, item in enumerate(raw):
         case_id, values = _result_case(item, f"results[{index}]")

@@ -821,7 +821,7 @@ def suite_files() -> dict[str, bytes]:
 _MAX_AXIS = 2**31  # far beyond any real case; keeps a hostile shape's product small to check
 
 
-def _kind(value: object) -> str:
+def json_kind(value: object) -> str:
     """Name the JSON type of a parsed value, for messages."""
     names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
     return names.get(type(value), "number")
@@ -830,7 +830,7 @@ def _kind(value: object) -> str:
 def _fields(value: object, path: str, keys: Sequence[str]) -> dict[str, object]:
     """Return the JSON object ``value`` if it has exactly ``keys``; else raise."""
     if not isinstance(value, dict):
-        raise ValueError(f"{path} must be a JSON object; got {_kind(value)}")
+        raise ValueError(f"{path} must be a JSON object; got {json_kind(value)}")
     missing = [key for key in keys if key not in value]
     if missing:
         raise ValueError(f"{path} lacks {', '.join(map(repr, missing))}")
@@ -848,13 +848,13 @@ def _integer(value: object, path: str, minimum: int) -> int:
 
 def _string(value: object, path: str) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"{path} must be a string; got {_kind(value)}")
+        raise ValueError(f"{path} must be a string; got {json_kind(value)}")
     return value
 
 
 def _strings(value: object, path: str) -> tuple[str, ...]:
     if not isinstance(value, list):
-        raise ValueError(f"{path} must be an array of strings; got {_kind(value)}")
+        raise ValueError(f"{path} must be an array of strings; got {json_kind(value)}")
     return tuple(_string(item, f"{path}[{index}]") for index, item in enumerate(value))
 
 
@@ -869,7 +869,7 @@ def float_from_hex(text: object, path: str = "value") -> float:
     """
     if not isinstance(text, str):
         raise ValueError(
-            f"{path} must be a float.hex string such as '-0x1.8p-3'; got {_kind(text)}"
+            f"{path} must be a float.hex string such as '-0x1.8p-3'; got {json_kind(text)}"
         )
     shown = text[:_HEX_MAX_LENGTH] + ("..." if len(text) > _HEX_MAX_LENGTH else "")
     if len(text) > _HEX_MAX_LENGTH or not re.fullmatch(HEX_PATTERN, text):
@@ -898,7 +898,7 @@ def _array(value: object, path: str) -> NDArray[np.float64]:
     if rows > _MAX_AXIS or columns > _MAX_AXIS:
         raise ValueError(f"{path}.shape {shape} is too large")
     if not isinstance(data, list) or len(data) != rows * columns:
-        count = len(data) if isinstance(data, list) else _kind(data)
+        count = len(data) if isinstance(data, list) else json_kind(data)
         raise ValueError(
             f"{path}.data must hold rows * columns = {rows * columns} floats for shape "
             f"[{rows}, {columns}]; got {count}"
@@ -955,7 +955,7 @@ def _outputs(value: object, path: str, sizes: Sizes, *, bound: bool) -> StepOutp
 
 def _relu_grad_at_zero(value: object, path: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{path} must be 0, 0.5 or 1; got {_kind(value)}")
+        raise ValueError(f"{path} must be 0, 0.5 or 1; got {json_kind(value)}")
     if float(value) not in RELU_GRAD_AT_ZERO_CHOICES:
         raise ValueError(f"{path} must be 0, 0.5 or 1; got {value!r}")
     return float(value)
@@ -1003,29 +1003,38 @@ def _case(value: object, path: str, notes: Mapping[str, str]) -> VectorCase:
 
 
 def _reject_constant(name: str) -> object:
-    raise ValueError(f"{name} is not JSON; a float is written as a float.hex string")
+    raise ValueError(f"{name} is not JSON and not a finite float; write floats as float.hex")
 
 
 def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
     result: dict[str, object] = {}
     for key, value in pairs:
         if key in result:
-            raise ValueError(f"the JSON object has the key {key!r} twice")
+            raise ValueError(f"a JSON object has the key {key!r:.40} twice")
         result[key] = value
     return result
 
 
-def _parse_json(data: bytes) -> object:
+def parse_json(data: bytes, what: str = "vector suite") -> object:
+    """Parse strict JSON from an untrusted file: no NaN or Infinity, no repeated keys.
+
+    Used for suites here and for results files by ``twolayer.conformance``; ``what`` names the
+    kind of file in the messages ("not a twolayer vector suite: ...").
+
+    Raises:
+        TypeError: ``data`` is not bytes.
+        ValueError: it is not such JSON, or nests too deeply for the parser.
+    """
     if not isinstance(data, bytes):
-        raise TypeError(f"data must be the bytes of a suite file; got {type(data).__qualname__}")
+        raise TypeError(f"data must be the bytes of a {what} file; got {type(data).__qualname__}")
     try:
         document: object = json.loads(
             data, parse_constant=_reject_constant, object_pairs_hook=_unique_keys
         )
     except RecursionError:
-        raise ValueError("not a twolayer vector suite: JSON nested too deeply") from None
+        raise ValueError(f"not a twolayer {what}: JSON nested too deeply") from None
     except ValueError as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise ValueError(f"not a twolayer vector suite: not valid JSON ({error})") from None
+        raise ValueError(f"not a twolayer {what}: not valid JSON ({error})") from None
     return document
 
 
@@ -1045,7 +1054,7 @@ def load_suite(data: bytes) -> Suite:
     Raises:
         ValueError: the document is not a valid suite; the message names the field.
     """
-    document = _parse_json(data)
+    document = parse_json(data)
     keys = (
         "schema",
         "schema_version",
@@ -1067,7 +1076,7 @@ def load_suite(data: bytes) -> Suite:
     raw_notes = fields["notes"]
     if not isinstance(raw_notes, dict):
         raise ValueError(
-            f"suite.notes must be an object of flag -> meaning; got {_kind(raw_notes)}"
+            f"suite.notes must be an object of flag -> meaning; got {json_kind(raw_notes)}"
         )
     notes = {
         _string(flag, "suite.notes key"): _string(meaning, f"suite.notes[{flag!r}]")
@@ -1075,7 +1084,7 @@ def load_suite(data: bytes) -> Suite:
     }
     raw_cases = fields["cases"]
     if not isinstance(raw_cases, list):
-        raise ValueError(f"suite.cases must be an array; got {_kind(raw_cases)}")
+        raise ValueError(f"suite.cases must be an array; got {json_kind(raw_cases)}")
     count = _integer(fields["number_of_cases"], "suite.number_of_cases", 0)
     if count != len(raw_cases):
         raise ValueError(f"suite.number_of_cases is {count} but cases holds {len(raw_cases)}")
