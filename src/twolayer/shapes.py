@@ -109,6 +109,18 @@ def check_array(name: str, value: object, axes: str, sizes: Sizes) -> NDArray[np
     Raises:
         TypeError: ``value`` is not a numpy array, or its dtype is not float64.
         ValueError: wrong number of axes, an empty axis, a size that disagrees, NaN or inf.
+
+    The message names the argument, its axes and the argument that fixed a size; numpy itself
+    would have broadcast this ``y`` into a wrong loss without a word:
+
+    >>> import numpy as np
+    >>> sizes: Sizes = {}
+    >>> check_array("y_pred", np.zeros((64, 10)), "batch d_out", sizes).shape
+    (64, 10)
+    >>> check_array("y", np.zeros((64, 1)), "batch d_out", sizes)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: y must have shape (batch, d_out) = (64, 10) (d_out = 10 from y_pred); got ...
     """
     names = tuple(axes.split())
     if not isinstance(value, np.ndarray) or isinstance(value, (np.matrix, np.ma.MaskedArray)):
