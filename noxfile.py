@@ -115,3 +115,27 @@ def docs(session: nox.Session) -> None:
         *session.posargs,
         env={"TWOLAYER_HYPOTHESIS_PROFILE": "ci"},
     )
+
+
+@nox.session(python=PYTHON)
+def mutation(session: nox.Session) -> None:
+    """mutmut over network, training, exact, bounds and gradcheck; fails on an unexplained survivor.
+
+    Not in the default run. mutation/gate.py deletes ``mutants/``, runs mutmut (settings in
+    ``[tool.mutmut]`` of pyproject.toml) and fails on a surviving mutant that
+    mutation/equivalent.toml does not list with its reason, or on a listed one that no longer
+    survives as recorded. One BLAS thread: mutmut already runs one test process per core, and
+    threads fighting over the cores made the seed-sized tests 20 times slower.
+    """
+    _install_groups(session, "mutation")
+    session.run(
+        "python",
+        "mutation/gate.py",
+        "--run",
+        env={
+            "TWOLAYER_HYPOTHESIS_PROFILE": "mutation",
+            "OPENBLAS_NUM_THREADS": "1",
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+        },
+    )

@@ -36,14 +36,20 @@ def bad(value: object) -> Any:
     return value
 
 
-value_and_grad = inspect.unwrap(twolayer.value_and_grad)
-train = inspect.unwrap(twolayer.train)
-backward = inspect.unwrap(twolayer.backward)
-forward = inspect.unwrap(twolayer.forward)
-loss = inspect.unwrap(twolayer.loss)
-sgd_step = inspect.unwrap(twolayer.sgd_step)
-init_params = inspect.unwrap(twolayer.init_params)
-legacy_init = inspect.unwrap(twolayer.legacy_init)
+def _not_jaxtyping(function: Callable[..., Any]) -> bool:
+    """Stop unwrapping below jaxtyping's import-hook wrapper: ``nox -s mutation`` switches its
+    mutants on inside mutmut's trampoline, which a bare ``inspect.unwrap`` would strip too."""
+    return "jaxtyping" not in inspect.getfile(function)
+
+
+value_and_grad = inspect.unwrap(twolayer.value_and_grad, stop=_not_jaxtyping)
+train = inspect.unwrap(twolayer.train, stop=_not_jaxtyping)
+backward = inspect.unwrap(twolayer.backward, stop=_not_jaxtyping)
+forward = inspect.unwrap(twolayer.forward, stop=_not_jaxtyping)
+loss = inspect.unwrap(twolayer.loss, stop=_not_jaxtyping)
+sgd_step = inspect.unwrap(twolayer.sgd_step, stop=_not_jaxtyping)
+init_params = inspect.unwrap(twolayer.init_params, stop=_not_jaxtyping)
+legacy_init = inspect.unwrap(twolayer.legacy_init, stop=_not_jaxtyping)
 
 
 Call = Callable[[twolayer.Params, NDArray[np.float64], NDArray[np.float64]], object]
