@@ -372,7 +372,7 @@ def check_plot_png(report: object) -> bytes:
     finite = [r.worst_ratio for r in report.case_ratios if 0 < r.worst_ratio < math.inf]
     floor = min([*finite, 1e-3]) / 10
     ceiling = max([*finite, 10.0]) * 10
-    figure, axes = pyplot.subplots(figsize=(9, 5), dpi=100)
+    figure, axes = pyplot.subplots(figsize=(10, 5), dpi=100, layout="constrained")
     try:
         outputs = list(dict.fromkeys(entry.output for entry in report.case_ratios))
         for offset, output in enumerate(outputs):
@@ -394,7 +394,15 @@ def check_plot_png(report: object) -> bytes:
             f"{report.relu_grad_at_zero:g})"
         )
         axes.grid(True, which="major", alpha=0.3)
-        axes.legend(loc="upper right", fontsize="small")
+        axes.text(
+            0.01,
+            0.01,
+            "bottom row: error exactly 0",
+            transform=axes.transAxes,
+            fontsize="small",
+            color="gray",
+        )
+        axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", metadata={"Software": None})
     finally:
