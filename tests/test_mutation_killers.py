@@ -326,3 +326,23 @@ def test_the_reports_examples_skip_and_fail_as_they_say() -> None:
     failed = gradcheck.check_gradients(case.params, case.x, case.y, flipped, mode="entries")
     assert not failed.passed
     assert failed.tie_entries == ((0, 0),)
+
+
+@given(case=tst.dyadic_cases())
+@example(
+    case=tst.Case(
+        np.array([[1.0]]),
+        np.array([[0.0]]),
+        twolayer.Params(np.array([[1.0, 0.5]]), np.ones((2, 1))),
+    )
+)  # h = [1, 0.5]: 0.5 is one unit of h's dyadic grid, the smallest positive value it can hold
+def test_the_exact_relu_keeps_every_positive_h_however_small(case: tst.Case) -> None:
+    reference = exact.step(case.params, case.x, case.y, 0.0)
+    h = np.array(reference.h.tolist(), dtype=object)
+    expected = np.where(h > 0, h, 0)
+    assert reference.h_relu.tolist() == expected.tolist()
+    # On the dyadic grid float64 is exact, so the oracle's own h_relu must agree bit for bit.
+    assert np.array_equal(
+        np.array(reference.h_relu.tolist(), dtype=np.float64),
+        twolayer.forward(case.params, case.x).h_relu,
+    )
