@@ -94,7 +94,9 @@ class GradcheckReport(NamedTuple):
     nothing could be checked: read ``entries_checked``). ``worst``: per
     tensor, the largest ``|error| / tolerance`` over what was checked (0.0 if nothing was):
     a value above 1 fails. ``entries_checked`` / ``entries_skipped``: entries judged and not
-    (in directional mode: entries moved by some checked direction, and entries never moved);
+    (in directional mode: entries moved by some checked direction, and the ``w1`` entries of
+    columns held still at a tie; an entry whose every move rounded away, a weight far smaller
+    than the step of the larger weights beside it, is counted in neither);
     ``skipped``: each skipped entry and why. Entries mode also gives, shaped like ``grads``,
     the ``tolerance`` of each entry in gradient units (inf where skipped) and its ``ratio``
     (NaN where skipped), and ``tie_entries``: the ``w1`` entries judged by one-sided
