@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import numpy as np
@@ -323,7 +324,7 @@ def test_the_snippet_of_a_failure_reproduces_it(failing: conformance.Conformance
 
 def test_the_snippet_of_a_large_frozen_case_loads_it_from_the_suite() -> None:
     seed_case = next(case for case in vectors.build_cases() if "SeedDims" in case.flags)
-    wrong = _oracle(loss=lambda outputs: float(outputs["loss"]) * 2)  # type: ignore[arg-type]
+    wrong = _oracle(loss=lambda outputs: 2 * np.asarray(outputs["loss"], dtype=np.float64))
     report = conformance.check_implementation(wrong, cases=[seed_case], max_examples=0)
     assert report.failure is not None
     snippet = report.failure.snippet
@@ -462,7 +463,7 @@ def test_results_of_the_whole_frozen_suite_conform() -> None:
 
 def test_results_written_as_json_numbers_are_read_exactly() -> None:
     document = results_of(zoo.reference_step)
-    for entry in document["results"]:  # type: ignore[attr-defined]
+    for entry in _results(document):
         entry["loss"] = float.fromhex(entry["loss"])
         entry["grad_w1"]["data"] = [float.fromhex(v) for v in entry["grad_w1"]["data"]]
     assert conformance.check_results(SMALL_SUITE, as_bytes(document)).conforms
@@ -491,10 +492,15 @@ def _valid() -> dict[str, object]:
     return results_of(zoo.reference_step)
 
 
-def _first(document: dict[str, object]) -> dict[str, object]:
+def _results(document: dict[str, object]) -> list[Any]:
+    """The document's list of results, typed as the JSON it is (any shape inside)."""
     results = document["results"]
     assert isinstance(results, list)
-    first = results[0]
+    return results
+
+
+def _first(document: dict[str, object]) -> dict[str, Any]:
+    first = _results(document)[0]
     assert isinstance(first, dict)
     return first
 
@@ -534,7 +540,7 @@ HOSTILE: dict[str, tuple[bytes, str]] = {
     "boolean float": (_edit(lambda d: _first(d).update(loss=True)), "must be a float"),
     "long string": (_edit(lambda d: _first(d).update(loss="0x1" + "0" * 100 + "p+0")), "form"),
     "data count": (
-        _edit(lambda d: _first(d)["grad_w1"]["data"].pop()),  # type: ignore[index]
+        _edit(lambda d: _first(d)["grad_w1"]["data"].pop()),
         "must hold rows * columns",
     ),
     "shape of the case": (
@@ -542,9 +548,9 @@ HOSTILE: dict[str, tuple[bytes, str]] = {
         "the case's grad_w2 is (hidden, d_out)",
     ),
     "unknown case": (_edit(lambda d: _first(d).update(id=9999)), "does not have"),
-    "missing case": (_edit(lambda d: d["results"].pop()), "lack case"),  # type: ignore[attr-defined]
+    "missing case": (_edit(lambda d: _results(d).pop()), "lack case"),
     "duplicate case": (
-        _edit(lambda d: d["results"].append(_first(d))),  # type: ignore[attr-defined]
+        _edit(lambda d: _results(d).append(_first(d))),
         "appears twice",
     ),
     "duplicate key": (

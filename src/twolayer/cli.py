@@ -276,7 +276,7 @@ def _pyplot() -> ModuleType:
         import matplotlib  # noqa: PLC0415 (an optional extra, imported only when asked for)
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot  # noqa: PLC0415
+        import matplotlib.pyplot  # noqa: PLC0415 (likewise)
     except ImportError:
         raise UsageError(
             "--plot needs matplotlib, which is not installed: pip install 'twolayer[plot]'"
@@ -467,7 +467,7 @@ def _train(args: argparse.Namespace) -> int:
         return EXIT_OK
     for t in range(0, args.steps, args.print_every):
         # The notebook's own format, applied to a numpy float64 as the notebook does.
-        print("Iteration: {}\t loss:{}".format(t, result.losses[t]))  # noqa: UP032
+        print("Iteration: {}\t loss:{}".format(t, result.losses[t]))  # noqa: UP032 (the seed's)
     return EXIT_OK
 
 

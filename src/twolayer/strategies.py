@@ -76,20 +76,20 @@ def _cases_of(sizes: Dims, values: st.SearchStrategy[float]) -> st.SearchStrateg
 
 
 def cases(
-    sizes: st.SearchStrategy[Dims] = dims(),  # noqa: B008 (a strategy is an immutable value)
-    values: st.SearchStrategy[float] = float64_values(),  # noqa: B008
+    sizes: st.SearchStrategy[Dims] = dims(),
+    values: st.SearchStrategy[float] = float64_values(),
 ) -> st.SearchStrategy[Case]:
     """Draw a ``Case`` with the given dims and element values (default: float64 in [-4, 4])."""
     return sizes.flatmap(lambda drawn: _cases_of(drawn, values))
 
 
-def dyadic_cases(sizes: st.SearchStrategy[Dims] = dims()) -> st.SearchStrategy[Case]:  # noqa: B008
+def dyadic_cases(sizes: st.SearchStrategy[Dims] = dims()) -> st.SearchStrategy[Case]:
     """Draw a ``Case`` on the dyadic grid of ``dyadic_values`` (multiples of 1/16 in [-4, 4])."""
     return cases(sizes, dyadic_values())
 
 
 def integer_cases(
-    sizes: st.SearchStrategy[Dims] = dims(),  # noqa: B008
+    sizes: st.SearchStrategy[Dims] = dims(),
     *,
     max_magnitude: int = 2,
 ) -> st.SearchStrategy[Case]:
@@ -107,7 +107,7 @@ def _with_tie(case: Case, column: int, sample: int, feature: int, sign: float) -
     return Case(x, y, Params(w1, w2))
 
 
-def tie_cases(sizes: st.SearchStrategy[Dims] = dims()) -> st.SearchStrategy[Case]:  # noqa: B008
+def tie_cases(sizes: st.SearchStrategy[Dims] = dims()) -> st.SearchStrategy[Case]:
     """Draw an integer ``Case`` in which ``h`` has exact zeros where they matter.
 
     One column ``j`` of ``w1`` is set to zero, so ``h[:, j] == 0`` for every sample, and one
@@ -153,12 +153,12 @@ def bf16_values(*, max_units: int = 255, exponent: int = -6) -> st.SearchStrateg
     )
 
 
-def float32_cases(sizes: st.SearchStrategy[Dims] = dims()) -> st.SearchStrategy[Case]:  # noqa: B008
+def float32_cases(sizes: st.SearchStrategy[Dims] = dims()) -> st.SearchStrategy[Case]:
     """Draw a ``Case`` of float32 numbers in ``[-4, 4]`` (``float32_values``), as float64."""
     return cases(sizes, float32_values())
 
 
-def bf16_cases(sizes: st.SearchStrategy[Dims] = dims()) -> st.SearchStrategy[Case]:  # noqa: B008
+def bf16_cases(sizes: st.SearchStrategy[Dims] = dims()) -> st.SearchStrategy[Case]:
     """Draw a ``Case`` of bf16 numbers in ``[-4, 4]`` (``bf16_values``), as float64."""
     return cases(sizes, bf16_values())
 
@@ -197,7 +197,7 @@ def _cancelled(case: Case, column: int, steps: int, target_steps: int, grid: str
 
 
 def cancellation_cases(
-    sizes: st.SearchStrategy[Dims] = dims(),  # noqa: B008
+    sizes: st.SearchStrategy[Dims] = dims(),
     *,
     grid: str = "float64",
 ) -> st.SearchStrategy[Case]:
@@ -235,7 +235,7 @@ def _scaled(case: Case, x_exponent: int, h_exponent: int, w2_exponent: int) -> C
 
 
 def wide_magnitude_cases(
-    sizes: st.SearchStrategy[Dims] = dims(),  # noqa: B008
+    sizes: st.SearchStrategy[Dims] = dims(),
     *,
     grid: str = "float64",
 ) -> st.SearchStrategy[Case]:
