@@ -32,6 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 import twolayer
+from twolayer import exact, gradcheck
 
 Array = NDArray[np.float64]
 Thunk = Callable[[], object]  # one timed call: runs the work, returns its result
@@ -177,34 +178,27 @@ def jax_jit_thunk(p: Problem) -> Thunk | None:
     return run
 
 
-# -- slots for rows that other modules will provide ------------------------------------------------
+# -- the reference tools ---------------------------------------------------------------------------
 
 
-def exact_step_thunk(dims: twolayer.Dims) -> Thunk | None:
-    """SLOT: one ``twolayer.exact.step(params, x, y, learning_rate)``; None until it exists."""
-    try:
-        exact = importlib.import_module("twolayer.exact")
-    except ImportError:
-        return None
-    step = getattr(exact, "step", None)
-    if step is None:
-        return None
+def exact_step_thunk(dims: twolayer.Dims) -> Thunk:
+    """One ``twolayer.exact.step``: the exact step and every value as a ``Fraction``."""
     p = make_problem(dims, steps=1)
-    return lambda: step(p.params, p.x, p.y, p.learning_rate)
+    return lambda: exact.step(p.params, p.x, p.y, p.learning_rate)
 
 
-def gradcheck_directional_thunk(dims: twolayer.Dims) -> Thunk | None:
-    """SLOT: one directional ``twolayer.gradcheck.check_gradients``; None until it exists."""
-    try:
-        gradcheck = importlib.import_module("twolayer.gradcheck")
-    except ImportError:
-        return None
-    check_gradients = getattr(gradcheck, "check_gradients", None)
-    if check_gradients is None:
-        return None
+def dyadic_step_thunk(dims: twolayer.Dims) -> Thunk:
+    """One ``twolayer.exact.dyadic_step``: the same exact arithmetic, without the Fractions."""
+    p = make_problem(dims, steps=1)
+    w1, w2 = p.params
+    return lambda: exact.dyadic_step(w1, w2, p.x, p.y, p.learning_rate, 1.0, None)
+
+
+def gradcheck_directional_thunk(dims: twolayer.Dims) -> Thunk:
+    """One directional ``twolayer.gradcheck.check_gradients`` of the oracle's own gradient."""
     p = make_problem(dims, steps=1)
     _, grads = twolayer.value_and_grad(p.params, p.x, p.y)
-    return lambda: check_gradients(p.params, p.x, p.y, grads, mode="directional")
+    return lambda: gradcheck.check_gradients(p.params, p.x, p.y, grads, mode="directional")
 
 
 # -- timing --------------------------------------------------------------------------------------
@@ -334,6 +328,7 @@ def reference_section(rounds: int) -> dict[str, object]:
     """
     candidates = {
         f"exact.step {tuple(SMALL_DIMS)}": (SMALL_DIMS, exact_step_thunk(SMALL_DIMS)),
+        f"exact.dyadic_step {tuple(SMALL_DIMS)}": (SMALL_DIMS, dyadic_step_thunk(SMALL_DIMS)),
         "exact.step seed dims": (twolayer.SEED_DIMS, exact_step_thunk(twolayer.SEED_DIMS)),
         "gradcheck directional seed dims": (
             twolayer.SEED_DIMS,
@@ -343,13 +338,11 @@ def reference_section(rounds: int) -> dict[str, object]:
     thunks: dict[str, Thunk] = {}
     baseline_of: dict[str, str] = {}
     for name, (dims, thunk) in candidates.items():
-        if thunk is None:
-            continue
         baseline = f"seed loop {tuple(dims)}"
         thunks.setdefault(baseline, seed_loop_thunk(make_problem(dims, BASELINE_STEPS)))
         thunks[name] = thunk
         baseline_of[name] = baseline
-    times = interleave(thunks, rounds) if thunks else {}
+    times = interleave(thunks, rounds)
     median_ms = {name: statistics.median(t) for name, t in times.items()}
     step_ms = {name: ms / BASELINE_STEPS for name, ms in median_ms.items()}
     works = dict.fromkeys(times, "1 call") | dict.fromkeys(
@@ -365,10 +358,7 @@ def reference_section(rounds: int) -> dict[str, object]:
         },
     )
     print_table(f"Reference tools, median of {rounds} rounds", table, "to 1 seed step")
-    missing = [name for name, (_, thunk) in candidates.items() if thunk is None]
-    for name in missing:
-        print(f"  {name:40} not available")
-    return {"rounds": rounds, "rows": [row._asdict() for row in table], "not_available": missing}
+    return {"rounds": rounds, "rows": [row._asdict() for row in table]}
 
 
 def scaling_section(rounds: int) -> dict[str, object]:

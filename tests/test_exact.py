@@ -201,6 +201,21 @@ def test_exact_step_refuses_a_bad_mask() -> None:
         step(params, x, y, 0.1, mask=np.ones((4, 2), dtype=bool))
 
 
+def test_a_bad_mask_is_named_with_what_arrived() -> None:
+    # The whole message, for a non-array (no dtype to show) and an array of the wrong dtype.
+    step = inspect.unwrap(exact.step)
+    x, y = np.ones((2, 3)), np.ones((2, 1))
+    params = twolayer.init_params(np.random.default_rng(0), twolayer.Dims(2, 3, 4, 1))
+    expected = "mask must be None or a numpy bool array of shape (batch, hidden) = (2, 4); got "
+    for mask, arrived in (
+        (bad([[True] * 4] * 2), "list"),
+        (bad(np.ones((2, 4))), "ndarray float64"),
+    ):
+        with pytest.raises(TypeError) as raised:
+            step(params, x, y, 0.1, mask=mask)
+        assert str(raised.value) == expected + arrived
+
+
 @given(case=ANY_CASES, rule=CONVENTIONS)
 def test_exact_value_and_grad_equals_the_steps_loss_and_gradients(
     case: tst.Case, rule: float
@@ -224,6 +239,43 @@ def test_exact_results_are_read_only_fractions() -> None:
             assert isinstance(value, Fraction)
     with pytest.raises(ValueError, match="read-only"):
         result.grad_w1[0, 0] = Fraction(0)
+
+
+@given(
+    values=hnp.arrays(
+        np.float64,
+        hnp.array_shapes(min_dims=0, max_dims=2, min_side=0, max_side=4),
+        elements=st.one_of(
+            st.floats(allow_nan=False, allow_infinity=False),
+            st.integers(-64, 64).map(float),  # coarse grids: trailing zero bits to strip
+            st.just(0.0),
+        ),
+    )
+)
+def test_from_float64_is_exact_and_canonical(values: NDArray[np.float64]) -> None:
+    result = exact.from_float64(values)
+    assert result.mantissas.shape == values.shape
+    assert result.mantissas.dtype == object
+    mantissas: list[int] = result.mantissas.ravel().tolist()
+    assert all(type(m) is int for m in mantissas)
+    scale = Fraction(2) ** result.exponent
+    assert [m * scale for m in mantissas] == [Fraction(v) for v in values.ravel().tolist()]
+    if any(mantissas):
+        # Canonical: the largest exponent that holds every value, so some mantissa is odd.
+        assert any(m % 2 for m in mantissas)
+    else:
+        assert result.exponent == 0
+
+
+def test_the_dyadic_step_holds_python_integers() -> None:
+    # Dyadic's contract (object arrays of Python ints), for every field, the 0-d loss included.
+    params = twolayer.Params(np.array([[1.0, -1.0]]), np.array([[2.0], [3.0]]))
+    values = exact.dyadic_step(
+        params.w1, params.w2, np.array([[0.5]]), np.array([[0.25]]), 0.125, 1.0, None
+    )
+    for name, value in values._asdict().items():
+        assert value.mantissas.dtype == object, name
+        assert all(type(m) is int for m in value.mantissas.ravel().tolist()), name
 
 
 # -- on the dyadic grid float64 is exact, so rounding the exact step gives numpy's bits ----------

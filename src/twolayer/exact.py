@@ -109,22 +109,21 @@ _FLOAT64_DIGITS = 53  # frexp's mantissa in [0.5, 1) times 2**53 is an integer b
 def from_float64(values: NDArray[np.float64]) -> Dyadic:
     """Return finite float64 ``values`` exactly as a ``Dyadic`` (any shape, same shape out).
 
-    Each value is ``mantissa * 2**exponent`` with an integer mantissa of at most 53 bits, trailing
-    zero bits removed (so that data on a coarse grid keeps small integers); the mantissas are then
-    shifted to the smallest exponent of the array.
+    The form is canonical: the exponent is the largest one that holds every value with an integer
+    mantissa (the lowest set bit among the non-zero values sits at ``2**exponent``), so that data on
+    a coarse grid keeps small integers; an array of zeros only has exponent 0.
     """
     fractions, exponents = np.frexp(values)
-    mantissas = (fractions * 2.0**_FLOAT64_DIGITS).astype(np.int64)  # exact: 53 bits fit
-    exponents = exponents.astype(np.int64) - _FLOAT64_DIGITS
-    nonzero = mantissas != 0
-    lowest_bit = np.where(nonzero, mantissas & -mantissas, 1)
-    # frexp of a power of two 2**t is (0.5, t + 1): the count of trailing zeros, exactly.
-    trailing = np.frexp(lowest_bit.astype(np.float64))[1].astype(np.int64) - 1
-    mantissas >>= trailing
-    exponents += trailing
-    exponent = int(exponents[nonzero].min()) if nonzero.any() else 0
-    shifts = np.where(nonzero, exponents - exponent, 0)
-    return Dyadic(mantissas.astype(object) << shifts.astype(object), exponent)
+    nonzero = fractions != 0
+    # frexp's fraction is in [0.5, 1): times 2**53 it is an integer of 53 bits, exactly.
+    mantissas = (fractions[nonzero] * 2.0**_FLOAT64_DIGITS).astype(np.int64)
+    # m & -m is m's lowest set bit 2**t, and frexp of 2**t is (0.5, t + 1): t, exactly.
+    trailing = np.frexp((mantissas & -mantissas).astype(np.float64))[1] - 1
+    lowest = exponents[nonzero] - _FLOAT64_DIGITS + trailing  # each value's lowest set bit
+    exponent = int(lowest.min()) if lowest.size else 0
+    out = np.zeros(values.shape, dtype=object)
+    out[nonzero] = (mantissas >> trailing).astype(object) << (lowest - exponent).astype(object)
+    return Dyadic(out, exponent)
 
 
 def _scalar(value: float) -> tuple[int, int]:
@@ -188,10 +187,13 @@ def _forward_backward(
     """Exact ``h, h_relu, y_pred, loss, grad_y_pred, grad_w2, grad_h_relu, grad_h, grad_w1``."""
     x_exact, w2_exact = from_float64(x), from_float64(w2)
     h = _dot(x_exact, from_float64(w1))
+    # relu'(h) in halves (2, 1 or 0 per entry), so that the tie factor 0.5 stays an integer.
     if mask is None:
-        active, tie = h.mantissas > 0, h.mantissas == 0
+        active = h.mantissas > 0
+        halves = 2 * active.astype(np.int64) + int(2 * relu_grad_at_zero) * (h.mantissas == 0)
     else:
-        active, tie = mask, np.zeros_like(mask)
+        active = mask
+        halves = 2 * mask.astype(np.int64)
     h_relu = Dyadic(np.where(active, h.mantissas, 0), h.exponent)
     y_pred = _dot(h_relu, w2_exact)
     residual = _subtract(y_pred, from_float64(y))
@@ -202,8 +204,6 @@ def _forward_backward(
     grad_y_pred = Dyadic(residual.mantissas, residual.exponent + 1)  # 2 * (y_pred - y)
     grad_w2 = _dot(_transpose(h_relu), grad_y_pred)
     grad_h_relu = _dot(grad_y_pred, _transpose(w2_exact))
-    # relu'(h) in halves (2, 1 or 0 per entry), so that the tie factor 0.5 stays an integer.
-    halves = 2 * active.astype(np.int64) + int(2 * relu_grad_at_zero) * tie.astype(np.int64)
     grad_h = Dyadic(grad_h_relu.mantissas * halves.astype(object), grad_h_relu.exponent - 1)
     grad_w1 = _dot(_transpose(x_exact), grad_h)
     return h, h_relu, y_pred, loss, grad_y_pred, grad_w2, grad_h_relu, grad_h, grad_w1
