@@ -3,8 +3,10 @@
 One process, every contender interleaved round by round (the order rotates each round), the
 median of at least 7 rounds. The baseline is the seed's imperative loop, written out below; the
 floor is the two large matrix products of each step alone (``x.dot(w1)`` and ``x.T.dot(grad_h)``),
-which every implementation of the seed's order of operations pays. Ratios are to the seed loop
-doing the same work. Prints the tables and writes them, with the machine they ran on, as JSON.
+which every implementation of the seed's order of operations pays, and the floor plus the update
+of ``w1`` rounded as the seed rounds it (a multiply, then a subtract), which every bit-identical
+one pays (with numpy's ufuncs). Ratios are to the seed loop doing the same work. Prints the tables
+and writes them, with the machine they ran on, as JSON.
 
 Run it on an otherwise idle machine: with other processes on the cores, a multithreaded BLAS waits
 for its threads and a step can take a hundred times longer. ``OPENBLAS_NUM_THREADS=1`` (recorded
@@ -82,6 +84,21 @@ def floor_products(x: Array, w1: Array, grad_h: Array, steps: int) -> None:
         x.T.dot(grad_h)
 
 
+def floor_and_update(x: Array, w1: Array, grad_h: Array, learning_rate: float, steps: int) -> None:
+    """The floor plus ``w1 - learning_rate * grad_w1`` rounded as the seed rounds it.
+
+    A multiply, then a subtract, over every weight of ``w1``, in buffers that are reused: what a
+    bit-identical step must add to the two products whatever else it saves (the rest of the step
+    works on arrays 10 to 1,000 times smaller).
+    """
+    scaled = np.empty_like(w1)
+    for _t in range(steps):
+        x.dot(w1)
+        grad_w1 = x.T.dot(grad_h)
+        np.multiply(learning_rate, grad_w1, out=scaled)
+        np.subtract(w1, scaled, out=grad_w1)
+
+
 class Problem(NamedTuple):
     """One training problem: data, starting weights, rate and number of steps."""
 
@@ -113,6 +130,11 @@ def floor_thunk(p: Problem) -> Thunk:
     # Any grad_h of the right shape will do: the products' cost does not depend on the values.
     grad_h = p.x.dot(p.params.w1)
     return lambda: floor_products(p.x, p.params.w1, grad_h, p.steps)
+
+
+def floor_and_update_thunk(p: Problem) -> Thunk:
+    grad_h = p.x.dot(p.params.w1)
+    return lambda: floor_and_update(p.x, p.params.w1, grad_h, p.learning_rate, p.steps)
 
 
 def torch_eager_thunk(p: Problem) -> Thunk | None:
@@ -291,6 +313,7 @@ def seed_run_section(rounds: int) -> dict[str, object]:
         "seed loop (numpy, imperative)": seed_loop_thunk(p),
         "twolayer.train": train_thunk(p),
         "floor: the two large products": floor_thunk(p),
+        "floor + the update of w1": floor_and_update_thunk(p),
     }
     optional = {
         "torch eager (float64, autograd)": torch_eager_thunk(p),
