@@ -409,10 +409,11 @@ def test_bounds_of_zero_data_are_the_subnormal_terms(arithmetic: str) -> None:
     assert seen["tie 0.5"] > 0, seen
 
 
-# A coarse arithmetic that no hardware has, to make every term of the model large: roundoffs all
-# different (a term that takes the wrong one shows), an output rounding (0 in the real ones), a
-# gamma that gives up at small counts (inner dimension 4 with 2**-3, a loss of 8 terms with 2**-4)
-# and an overflow threshold that float32 data in [-4, 4] reach.
+# Arithmetics that no hardware has, to make each kind of term of the model dominate.
+# COARSE makes every rounding large: roundoffs all different (a term that takes the wrong one
+# shows), an output rounding (0 in the real ones), gammas that give up at small counts (inner
+# dimension 4 with 2**-3, a loss of 8 terms with 2**-4) and an overflow threshold that float32
+# data in [-4, 4] reach.
 COARSE = bounds.Arithmetic(
     unit_roundoff=Fraction(1, 2**4),
     smallest_subnormal=Fraction(1, 2**10),
@@ -423,12 +424,26 @@ COARSE = bounds.Arithmetic(
     output_roundoff=Fraction(1, 2**6),
     largest_finite=2.0**11,
 )
+# UNDERFLOW_ONLY rounds nothing of normal size (u = 0) but underflows, with subnormals far above
+# float64's own: every bound is the model's subnormal terms alone, on data of any magnitude.
+UNDERFLOW_ONLY = bounds.Arithmetic(
+    unit_roundoff=Fraction(0),
+    smallest_subnormal=Fraction(1, 2**1000),
+    input_roundoff=Fraction(0),
+    input_subnormal=Fraction(1, 2**990),
+    accumulator_roundoff=Fraction(0),
+    accumulator_subnormal=Fraction(1, 2**995),
+    output_roundoff=Fraction(0),
+    largest_finite=2.0**100,
+)
+TOYS = {"coarse": COARSE, "underflow only": UNDERFLOW_ONLY}
 
 
-def test_bounds_equal_the_exact_model_of_a_coarse_arithmetic(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize("toy", TOYS)
+def test_bounds_equal_the_exact_model_of_a_toy_arithmetic(
+    toy: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(bounds.ARITHMETIC, "coarse", COARSE)
+    monkeypatch.setitem(bounds.ARITHMETIC, toy, TOYS[toy])
     seen: Counter[str] = Counter()
 
     @given(
@@ -437,14 +452,15 @@ def test_bounds_equal_the_exact_model_of_a_coarse_arithmetic(
         rule=st.sampled_from(twolayer.RELU_GRAD_AT_ZERO_CHOICES),
     )
     def holds(case: tst.Case, learning_rate: float, rule: float) -> None:
-        model, _ = check(case, learning_rate, "coarse", rule=rule)
+        model, _ = check(case, learning_rate, toy, rule=rule)
         seen["cases"] += 1
         for name in FIELDS:
             seen[f"{name} inf"] += int(model.infinite[name].any())
             seen[f"{name} finite"] += int(not model.infinite[name].all())
 
     holds()
-    assert all(seen[f"{name} {kind}"] > 0 for name in FIELDS for kind in ("inf", "finite")), seen
+    kinds = ("inf", "finite") if toy == "coarse" else ("finite",)
+    assert all(seen[f"{name} {kind}"] > 0 for name in FIELDS for kind in kinds), seen
 
 
 # -- the pieces ---------------------------------------------------------------------------------
@@ -518,3 +534,97 @@ def test_h_exactly_at_its_bound_is_uncertain_and_exactly_below_minus_it_is_dead(
         step_bounds = bounds.step_bounds(case.params, case.x, case.y, 0.0)
         assert step_bounds.uncertain[0, 0]
         assert step_bounds.h_relu[0, 0] == (error_h if sign > 0 else 0.0)
+
+
+@pytest.mark.parametrize("rule", twolayer.RELU_GRAD_AT_ZERO_CHOICES)
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("learning_rate", [0.0, 1.0])
+def test_bounds_of_zero_float64_data_are_their_own_rounding_allowance(
+    rule: float, masked: bool, learning_rate: float
+) -> None:
+    # All data 0 in float64: the model's terms are k eta_acc = k e (e = 2**-1074), and the bound
+    # adds its own allowance for rounding: bounds._up(m e, n) = (m + n + 2) e exactly (m e F
+    # rounds back to m e, and (n + 2) e is exact), while every product of a float of size u
+    # (g, u, (1 + u)**3 - 1) with a few e, or of e with e, rounds to 0. By hand, from the module's
+    # formulas and the operation counts that its comments give (3 k + 4 for a product bound,
+    # 3 for the residual, 2 and 1 for grad_h, count + 3 for the loss, 1, 2, 4 in the update):
+    #   any product bound, inner dimension k:   (k + (3 k + 4) + 2) e = (4 k + 6) e
+    #   residual |y_pred - y| = _up(0.5 * 0, 1) = 3 e; E_residual = E_y_pred + 5 e
+    #   E_grad_y_pred = 2 E_residual; E_loss = (n + (n + 3) + 2) e, n = batch d_out
+    #   E_grad_h (uncertain) = E_grad_h_relu + t e + 4 e; with a mask: E_grad_h_relu + t e + 3 e,
+    #     t = 1 for the tie factor 0.5 (eta / 2 rounded up is e), else 0
+    #   E_w_next = lr E_g + e + 6 e (eta (|g| + E_g + 1) is e, the rest rounds to 0)
+    batch, d_in, hidden, d_out = 2, 3, 4, 1
+    e = math.ulp(0.0)
+    case = tst.Case(
+        np.zeros((batch, d_in)),
+        np.zeros((batch, d_out)),
+        twolayer.Params(np.zeros((d_in, hidden)), np.zeros((hidden, d_out))),
+    )
+    mask = np.array([[True, False, True, True], [False, True, True, False]]) if masked else None
+    step_bounds = bounds.step_bounds(
+        case.params, case.x, case.y, learning_rate, relu_grad_at_zero=rule, mask=mask
+    )
+    on = np.ones((batch, hidden), dtype=np.bool_) if mask is None else mask
+    tie = 1 if rule == 0.5 else 0
+    e_y_pred = 4 * hidden + 6
+    e_grad_h = 4 * d_out + 6 + tie + (4 if mask is None else 3)
+    expected = {
+        "h": np.full((batch, hidden), 4 * d_in + 6),
+        "h_relu": np.where(on, 4 * d_in + 6, 0),
+        "y_pred": np.full((batch, d_out), e_y_pred),
+        "loss": np.array(2 * batch * d_out + 5),
+        "grad_y_pred": np.full((batch, d_out), 2 * (e_y_pred + 5)),
+        "grad_w2": np.full((hidden, d_out), 4 * batch + 6),
+        "grad_h_relu": np.full((batch, hidden), 4 * d_out + 6),
+        "grad_h": np.where(on, e_grad_h, 0),
+        "grad_w1": np.full((d_in, hidden), 4 * batch + 6),
+        "w1_next": np.full((d_in, hidden), learning_rate * (4 * batch + 6) + 7),
+        "w2_next": np.full((hidden, d_out), learning_rate * (4 * batch + 6) + 7),
+    }
+    for name, units in expected.items():
+        assert np.array_equal(np.asarray(getattr(step_bounds, name)), units * e), name
+
+
+# With no rounding of normal size but an input rounding of exactly 1 (so g = (1 + 1)**2 - 1 = 3)
+# and subnormals of a few float64 subnormals e, every operation of a product bound on zeros and
+# ones is exact in float64: the bound's own allowance for rounding shows, unit by unit.
+PRODUCT_UNITS = bounds.Arithmetic(
+    unit_roundoff=Fraction(0),
+    smallest_subnormal=ETA64,
+    input_roundoff=Fraction(1),
+    input_subnormal=6 * ETA64,
+    accumulator_roundoff=Fraction(0),
+    accumulator_subnormal=ETA64,
+    output_roundoff=Fraction(0),
+    largest_finite=float(np.finfo(np.float64).max),
+)
+
+
+@pytest.mark.parametrize("inner", [1, 2, 3, 4])
+@pytest.mark.parametrize("zero_side", ["a", "b"])
+def test_product_bound_adds_its_documented_rounding_allowance_exactly(
+    inner: int, zero_side: str
+) -> None:
+    # A @ B with one factor 0 and the other all ones, no errors given. By hand, in units of e
+    # (bounds._up(m e, n) = (m + n + 2) e; 1 + m e is 1.0 in float64; e * e rounds to 0):
+    #   each input's error: half its subnormal, 3, then _up(3 e, 1) = 6
+    #   envelope (|A| + E_A) @ (|B| + E_B) = 6 k, then _up(., k + 2): 7 k + 4
+    #   g envelope + E_A @ |B| + |A| @ E_B + E_A @ E_B + k eta_acc = 3 (7 k + 4) + 6 k + 0 + k,
+    #   then _up(., 3 k + 4): 31 k + 18
+    ones, zeros = np.ones((2, inner)), np.zeros((2, inner))
+    a, b = (zeros, ones.T) if zero_side == "a" else (ones, zeros.T)
+    bound = bounds._product_bound(a, np.zeros_like(a), b, np.zeros_like(b), PRODUCT_UNITS)
+    assert np.array_equal(bound, np.full((2, 2), (31 * inner + 18) * math.ulp(0.0)))
+
+
+def test_update_bound_adds_its_documented_rounding_allowance_exactly() -> None:
+    # A roundoff of 1 makes (1 + u)**3 - 1 = 7, exact. w = 0, g = 0, E_g = m e, lr = 1; by hand,
+    # in units of e: |g| + E_g = m, _up(., 1): m + 3; |w| + lr (|g| + E_g) = m + 3, _up(., 2):
+    # m + 7; 7 (m + 7) + lr E_g + eta (m + 3 + 1.0) (that is e: 1.0 absorbs m + 3 e) = 8 m + 50,
+    # then _up(., 4): 8 m + 56.
+    e, m = math.ulp(0.0), 5
+    arithmetic = PRODUCT_UNITS._replace(unit_roundoff=Fraction(1))
+    zeros = np.zeros((2, 3))
+    bound = bounds._update_bound(zeros, zeros, np.full((2, 3), m * e), 1.0, arithmetic)
+    assert np.array_equal(bound, np.full((2, 3), (8 * m + 56) * e))
