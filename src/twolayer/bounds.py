@@ -329,7 +329,7 @@ def _check_grid(name: str, values: NDArray[np.float64], arithmetic: str) -> None
         return
     with np.errstate(over="ignore"):
         narrowed = values.astype(np.float32)
-    if not np.array_equal(narrowed.astype(np.float64), values):
+    if not np.array_equal(narrowed, values):  # float32 against float64 compares exactly
         raise ValueError(
             f"{name} must hold float32 values for arithmetic={arithmetic!r} (its inputs are "
             f"float32 data); convert with {name}.astype(numpy.float32).astype(numpy.float64)"
