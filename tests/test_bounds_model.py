@@ -11,8 +11,13 @@ same formulas in float64 rounded upward, so every bound ``B`` must satisfy
 where the slack pays only for the bound's own upward rounding. The first inequality is rigour
 against the model; the second says that no term is counted twice or too large, which the
 median-tightness test of tests/test_bounds.py cannot see. The cases include ones where a single
-term dominates: zero data in float32, where every bound is made of the subnormal terms alone;
-uncertain masks; a residual that cancels; overflow at the guards' thresholds.
+kind of term dominates: zero data in float32 (every bound is made of the subnormal terms alone),
+toy arithmetics with huge roundoffs or with underflow only, uncertain and given ReLU masks, ties,
+residuals that cancel, and values at the overflow guards' thresholds.
+
+Where every operation of the bound's own float64 evaluation is exact (zero data, or toy constants
+that are small multiples of float64's smallest subnormal), its allowance for its own rounding is
+counted exactly, by hand, from the operation counts that bounds.py documents.
 """
 
 import math
@@ -47,8 +52,9 @@ MAX_SIZE = 4
 ROUND_UPS = 5 * ((3 * MAX_SIZE + 4) + (MAX_SIZE + 2) + 4 + 4) + 24
 RELATIVE_SLACK = ROUND_UPS * 2 * U64
 # Each widening adds (n + 2) float64 subnormals, and products downstream scale them by at most
-# MAX_SIZE * 4 (values in [-4, 4]) per product, five deep: far below any bound of float32 data or
-# of float64 data of normal magnitude.
+# MAX_SIZE * 4 per product, five deep, for float64 data in [-4, 4] (so no wide magnitudes in
+# float64 here: scaled by 2**300, this allowance would exceed a bound of subnormal size). The bounds
+# of float32 data are at least float32's smallest subnormal, 2**-149: far above it even scaled.
 ABSOLUTE_SLACK = ROUND_UPS * (MAX_SIZE * 4 + 1) ** 5 * ETA64
 
 # The zero-data and toy-arithmetic properties have few kinds of case to tell apart: more examples
@@ -557,8 +563,13 @@ def test_h_exactly_at_its_bound_is_uncertain_and_exactly_below_minus_it_is_dead(
 @pytest.mark.parametrize("rule", twolayer.RELU_GRAD_AT_ZERO_CHOICES)
 @pytest.mark.parametrize("masked", [False, True])
 @pytest.mark.parametrize("learning_rate", [0.0, 1.0])
+@pytest.mark.parametrize("storage_roundoff", ["float64", "1"])
 def test_bounds_of_zero_float64_data_are_their_own_rounding_allowance(
-    rule: float, masked: bool, learning_rate: float
+    rule: float,
+    masked: bool,
+    learning_rate: float,
+    storage_roundoff: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # All data 0 in float64: the model's terms are k eta_acc = k e (e = 2**-1074), and the bound
     # adds its own allowance for rounding: bounds._up(m e, n) = (m + n + 2) e exactly (m e F
@@ -572,8 +583,16 @@ def test_bounds_of_zero_float64_data_are_their_own_rounding_allowance(
     #   E_grad_h (uncertain) = E_grad_h_relu + t e + 4 e; with a mask: E_grad_h_relu + t e + 3 e,
     #     t = 1 for the tie factor 0.5 (eta / 2 rounded up is e), else 0
     #   E_w_next = lr E_g + e + 6 e (eta (|g| + E_g + 1) is e, the rest rounds to 0)
+    # A storage roundoff u = 1 (products still float64's) makes the u terms exact and visible:
+    #   E_residual = E_y_pred + 1 (3 e + E_y_pred) + 5 e; E_loss = inf (gamma(n) gives up);
+    #   (1 + u)**3 - 1 = 7: E_w_next = 7 (lr (E_g + 3 e) + 4 e) + lr E_g + e + 6 e
     batch, d_in, hidden, d_out = 2, 3, 4, 1
-    e = math.ulp(0.0)
+    e, lr = math.ulp(0.0), learning_rate
+    coarse = storage_roundoff == "1"
+    arithmetic = bounds.ARITHMETIC["float64"]
+    if coarse:
+        arithmetic = arithmetic._replace(unit_roundoff=Fraction(1))
+    monkeypatch.setitem(bounds.ARITHMETIC, "zero data", arithmetic)
     case = tst.Case(
         np.zeros((batch, d_in)),
         np.zeros((batch, d_out)),
@@ -581,24 +600,33 @@ def test_bounds_of_zero_float64_data_are_their_own_rounding_allowance(
     )
     mask = np.array([[True, False, True, True], [False, True, True, False]]) if masked else None
     step_bounds = bounds.step_bounds(
-        case.params, case.x, case.y, learning_rate, relu_grad_at_zero=rule, mask=mask
+        case.params,
+        case.x,
+        case.y,
+        lr,
+        arithmetic="zero data",
+        relu_grad_at_zero=rule,
+        mask=mask,
     )
     on = np.ones((batch, hidden), dtype=np.bool_) if mask is None else mask
     tie = 1 if rule == 0.5 else 0
     e_y_pred = 4 * hidden + 6
+    e_residual = 2 * e_y_pred + 8 if coarse else e_y_pred + 5
     e_grad_h = 4 * d_out + 6 + tie + (4 if mask is None else 3)
+    e_grad = 4 * batch + 6
+    e_next = 7 * (lr * (e_grad + 3) + 4) + lr * e_grad + 7 if coarse else lr * e_grad + 7
     expected = {
         "h": np.full((batch, hidden), 4 * d_in + 6),
         "h_relu": np.where(on, 4 * d_in + 6, 0),
         "y_pred": np.full((batch, d_out), e_y_pred),
-        "loss": np.array(2 * batch * d_out + 5),
-        "grad_y_pred": np.full((batch, d_out), 2 * (e_y_pred + 5)),
-        "grad_w2": np.full((hidden, d_out), 4 * batch + 6),
+        "loss": np.array(math.inf if coarse else 2 * batch * d_out + 5),
+        "grad_y_pred": np.full((batch, d_out), 2 * e_residual),
+        "grad_w2": np.full((hidden, d_out), e_grad),
         "grad_h_relu": np.full((batch, hidden), 4 * d_out + 6),
         "grad_h": np.where(on, e_grad_h, 0),
-        "grad_w1": np.full((d_in, hidden), 4 * batch + 6),
-        "w1_next": np.full((d_in, hidden), learning_rate * (4 * batch + 6) + 7),
-        "w2_next": np.full((hidden, d_out), learning_rate * (4 * batch + 6) + 7),
+        "grad_w1": np.full((d_in, hidden), e_grad),
+        "w1_next": np.full((d_in, hidden), e_next),
+        "w2_next": np.full((hidden, d_out), e_next),
     }
     for name, units in expected.items():
         assert np.array_equal(np.asarray(getattr(step_bounds, name)), units * e), name
