@@ -320,8 +320,9 @@ def check(
     *,
     rule: float = 1.0,
     mask: NDArray[np.bool_] | None = None,
-) -> tuple[Model, bounds.StepBounds]:
-    """Assert that ``step_bounds`` of ``case`` matches the model; return both."""
+) -> tuple[Model, int]:
+    """Assert that ``step_bounds`` of ``case`` matches the model; return it and the number of
+    finite entries compared."""
     reference = exact.step(
         case.params, case.x, case.y, learning_rate, relu_grad_at_zero=rule, mask=mask
     )
@@ -340,7 +341,28 @@ def check(
     verdict = compare(model, step_bounds)
     assert (verdict.below, verdict.above) == ([], []), verdict
     assert np.array_equal(step_bounds.uncertain, model.uncertain)
-    return model, step_bounds
+    return model, verdict.compared
+
+
+def test_the_comparison_rejects_a_bound_below_the_model_or_beyond_its_slack() -> None:
+    w1, w2 = np.array([[0.5, 2.0], [-1.25, 0.5]]), np.array([[1.0], [-3.0]])
+    case = tst.Case(np.array([[1.5, -0.75]]), np.array([[0.25]]), twolayer.Params(w1, w2))
+    reference = exact.step(case.params, case.x, case.y, 0.125)
+    step_bounds = bounds.step_bounds(case.params, case.x, case.y, 0.125)
+    model = model_bounds(case, 0.125, "float64", reference, step_bounds.h)
+    entries = sum(np.size(getattr(step_bounds, name)) for name in FIELDS)
+    assert compare(model, step_bounds) == Verdict([], [], entries)
+    for name in FIELDS:
+        bound = np.asarray(getattr(step_bounds, name))
+        assert np.all(bound > 0), name  # so that scaling it moves every entry
+        replaced = {
+            "below": bound * (1 - 2.0**-40),
+            "above": bound * (1 + 4 * float(RELATIVE_SLACK)),
+        }
+        replaced["above, inf"] = np.full_like(bound, np.inf)
+        for verdict, wrong in replaced.items():
+            fields = {**step_bounds._asdict(), name: wrong if bound.ndim else float(wrong)}
+            assert getattr(compare(model, bounds.StepBounds(**fields)), verdict[:5]) == [name]
 
 
 # -- the properties -----------------------------------------------------------------------------
@@ -392,12 +414,14 @@ def test_bounds_equal_the_exact_model_within_their_own_rounding(arithmetic: str)
         rule=st.sampled_from(twolayer.RELU_GRAD_AT_ZERO_CHOICES),
     )
     def holds(drawn: Masked, learning_rate: float, rule: float) -> None:
-        model, _ = check(drawn.case, learning_rate, arithmetic, rule=rule, mask=drawn.mask)
+        model, compared = check(drawn.case, learning_rate, arithmetic, rule=rule, mask=drawn.mask)
         seen["cases"] += 1
+        seen["entries"] += compared
         seen["masked"] += drawn.mask is not None
         seen["uncertain"] += int(drawn.mask is None and model.uncertain.any())
 
     holds()
+    assert seen["entries"] > 10 * seen["cases"], seen
     assert seen["uncertain"] > 0, seen
     assert seen["masked"] > 0, seen
 
