@@ -355,14 +355,14 @@ def test_the_comparison_rejects_a_bound_below_the_model_or_beyond_its_slack() ->
     for name in FIELDS:
         bound = np.asarray(getattr(step_bounds, name))
         assert np.all(bound > 0), name  # so that scaling it moves every entry
-        replaced = {
-            "below": bound * (1 - 2.0**-40),
-            "above": bound * (1 + 4 * float(RELATIVE_SLACK)),
-        }
-        replaced["above, inf"] = np.full_like(bound, np.inf)
-        for verdict, wrong in replaced.items():
+        wrongs = (
+            ("below", bound * (1 - 2.0**-40)),
+            ("above", bound * (1 + 4 * float(RELATIVE_SLACK))),
+            ("above", np.full_like(bound, np.inf)),
+        )
+        for side, wrong in wrongs:
             fields = {**step_bounds._asdict(), name: wrong if bound.ndim else float(wrong)}
-            assert getattr(compare(model, bounds.StepBounds(**fields)), verdict[:5]) == [name]
+            assert getattr(compare(model, bounds.StepBounds(**fields)), side) == [name]
 
 
 # -- the properties -----------------------------------------------------------------------------
