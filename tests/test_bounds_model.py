@@ -729,14 +729,14 @@ def test_a_bound_that_reaches_the_overflow_threshold_exactly_is_inf(
 @pytest.mark.parametrize("count", [1, 6])
 def test_loss_bound_adds_its_documented_allowance_and_is_inf_at_the_threshold(count: int) -> None:
     # r = 0, E_r = m e, no rounding of normal size (gamma = 0); by hand, in units of e: the
-    # envelope |r| + E_r is _up(m e, 1) = m + 3; its square sum underflows, so that squares is
-    # _up(0, n) = n + 2; gamma squares + E_r (2 |r| + E_r) + n eta = n (the rest underflows),
-    # then _up(., n + 3): 2 n + 5. The guard: squares + bound = 3 n + 7 reaches the threshold.
+    # envelope's square sum (|r| + E_r) @ (|r| + E_r) underflows, so that squares is _up(0, n + 2)
+    # = n + 4; gamma squares + E_r (2 |r| + E_r) + n eta = n (the rest underflows), then
+    # _up(., n + 3): 2 n + 5. The guard: squares + bound = 3 n + 9 reaches the threshold.
     e, m = math.ulp(0.0), 5
     residual, residual_error = np.zeros((1, count)), np.full((1, count), m * e)
     for largest, expected in (
-        ((3 * count + 8) * e, (2 * count + 5) * e),
-        ((3 * count + 7) * e, math.inf),
+        ((3 * count + 10) * e, (2 * count + 5) * e),
+        ((3 * count + 9) * e, math.inf),
     ):
         arithmetic = _at_threshold(largest)
         assert bounds._loss_bound(residual, residual_error, arithmetic) == expected, largest

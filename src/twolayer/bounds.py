@@ -310,8 +310,9 @@ def _loss_bound(residual: Values, residual_error: Values, arithmetic: Arithmetic
     if gamma is None:
         return math.inf
     flat, flat_error = residual.reshape(1, -1), residual_error.reshape(1, -1)
-    envelope = _up(flat + flat_error, 1)
-    squares = _up(envelope @ envelope.T, count)
+    envelope = flat + flat_error
+    # As a product's envelope: one addition in each factor, then ``count`` products summed.
+    squares = _up(envelope @ envelope.T, count + 2)
     # 2 |r| is exact; one addition, ``count + 1`` products, ``count + 1`` additions after them.
     bound = _up(
         round_up(gamma) * squares
