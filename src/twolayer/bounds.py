@@ -96,23 +96,17 @@ class Arithmetic(NamedTuple):
     largest_finite: float
 
 
-# Called once, at import, to build ARITHMETIC, before mutmut switches any mutant on: its mutants
-# could never be killed, so mutation testing leaves it alone.
-def _float32_storage(  # pragma: no mutate block
-    input_roundoff: Fraction, input_subnormal: Fraction
-) -> Arithmetic:
-    """float32 storage, elementwise operations and accumulation; products' inputs as given."""
-    return Arithmetic(
-        unit_roundoff=Fraction(1, 2**24),
-        smallest_subnormal=Fraction(1, 2**149),
-        input_roundoff=input_roundoff,
-        input_subnormal=input_subnormal,
-        accumulator_roundoff=Fraction(1, 2**24),
-        accumulator_subnormal=Fraction(1, 2**149),
-        output_roundoff=Fraction(0),
-        largest_finite=float(np.finfo(np.float32).max),
-    )
-
+# float32 storage, elementwise operations and accumulation; no rounding of the products' inputs.
+_FLOAT32 = Arithmetic(
+    unit_roundoff=Fraction(1, 2**24),
+    smallest_subnormal=Fraction(1, 2**149),
+    input_roundoff=Fraction(0),
+    input_subnormal=Fraction(0),
+    accumulator_roundoff=Fraction(1, 2**24),
+    accumulator_subnormal=Fraction(1, 2**149),
+    output_roundoff=Fraction(0),
+    largest_finite=float(np.finfo(np.float32).max),
+)
 
 ARITHMETIC = {
     "float64": Arithmetic(
@@ -125,14 +119,17 @@ ARITHMETIC = {
         output_roundoff=Fraction(0),
         largest_finite=float(np.finfo(np.float64).max),
     ),
-    # float32 data, so no rounding of the products' inputs.
-    "float32": _float32_storage(Fraction(0), Fraction(0)),
+    "float32": _FLOAT32,
     # TF32 (tensor cores): inputs rounded to nearest with 10 stored bits, float32's exponent range
     # (subnormal spacing 2**-136). Hardware that truncates the inputs instead errs by up to
     # 2**-10: not this model.
-    "tf32": _float32_storage(Fraction(1, 2**11), Fraction(1, 2**136)),
+    "tf32": _FLOAT32._replace(
+        input_roundoff=Fraction(1, 2**11), input_subnormal=Fraction(1, 2**136)
+    ),
     # bf16 inputs: 7 stored bits, float32's exponent range (subnormal spacing 2**-133).
-    "bf16": _float32_storage(Fraction(1, 2**8), Fraction(1, 2**133)),
+    "bf16": _FLOAT32._replace(
+        input_roundoff=Fraction(1, 2**8), input_subnormal=Fraction(1, 2**133)
+    ),
 }
 """The model of each arithmetic in ``ARITHMETICS``."""
 
@@ -217,7 +214,7 @@ def _fraction_magnitude_up(value: Fraction) -> float:
 
 def _exceeds(values: NDArray[np.object_], limits: Values) -> NDArray[np.bool_]:
     """Return ``values > limits`` elementwise, exactly (Fraction against float compares exactly)."""
-    return np.asarray(values > limits.astype(object), dtype=np.bool_)
+    return values > limits
 
 
 # -- the arithmetic's constants, exact then rounded up ------------------------------------------
@@ -313,8 +310,9 @@ def _loss_bound(residual: Values, residual_error: Values, arithmetic: Arithmetic
     if gamma is None:
         return math.inf
     flat, flat_error = residual.reshape(1, -1), residual_error.reshape(1, -1)
-    envelope = _up(flat + flat_error, 1)
-    squares = _up(envelope @ envelope.T, count)
+    envelope = flat + flat_error
+    # As a product's envelope: one addition in each factor, then ``count`` products summed.
+    squares = _up(envelope @ envelope.T, count + 2)
     # 2 |r| is exact; one addition, ``count + 1`` products, ``count + 1`` additions after them.
     bound = _up(
         round_up(gamma) * squares
@@ -332,7 +330,7 @@ def _check_grid(name: str, values: NDArray[np.float64], arithmetic: str) -> None
         return
     with np.errstate(over="ignore"):
         narrowed = values.astype(np.float32)
-    if not np.array_equal(narrowed.astype(np.float64), values):
+    if not np.array_equal(narrowed, values):  # float32 against float64 compares exactly
         raise ValueError(
             f"{name} must hold float32 values for arithmetic={arithmetic!r} (its inputs are "
             f"float32 data); convert with {name}.astype(numpy.float32).astype(numpy.float64)"
