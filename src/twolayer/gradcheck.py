@@ -93,14 +93,15 @@ class GradcheckReport(NamedTuple):
     ``passed``: every checked entry (or direction) is within its tolerance (vacuously true if
     nothing could be checked: read ``entries_checked``). ``worst``: per
     tensor, the largest ``|error| / tolerance`` over what was checked (0.0 if nothing was):
-    a value above 1 fails. ``entries_checked`` / ``entries_skipped``: entries judged and not
-    (in directional mode: entries moved by some checked direction, and the ``w1`` entries of
-    columns held still at a tie; an entry whose every move rounded away, a weight far smaller
-    than the step of the larger weights beside it, is counted in neither);
-    ``skipped``: each skipped entry and why. Entries mode also gives, shaped like ``grads``,
-    the ``tolerance`` of each entry in gradient units (inf where skipped) and its ``ratio``
-    (NaN where skipped), and ``tie_entries``: the ``w1`` entries judged by one-sided
-    differences at an exact tie. Directional mode gives ``directions``.
+    a value above 1 fails. ``entries_checked`` / ``entries_skipped``: entries judged and not;
+    together, every entry (in directional mode an entry is judged when some checked direction
+    moved it; skipped are the ``w1`` entries of columns held still at a tie, and any entry that
+    every direction left unchecked or rounded away: ``w +- s v == w``, a weight far larger
+    than the step that the other entries allow); ``skipped``: each skipped entry and why.
+    Entries mode also gives, shaped like ``grads``, the ``tolerance`` of each entry in gradient
+    units (inf where skipped) and its ``ratio`` (NaN where skipped), and ``tie_entries``: the
+    ``w1`` entries judged by one-sided differences at an exact tie. Directional mode gives
+    ``directions``.
     """
 
     passed: bool
@@ -693,16 +694,6 @@ def _check_directions(
     nonzero_rows = np.any(ctx.x != 0, axis=1)
     held = np.any(~ctx.mask.certain & nonzero_rows[:, None], axis=0)
     moving = ctx.mask.certain & nonzero_rows[:, None] & ~held[None, :]
-    skipped = tuple(
-        SkippedEntry(
-            "w1",
-            (a, int(j)),
-            f"column {int(j)} held still in directional mode: h[b, {int(j)}] is within rounding "
-            "of 0 (an exact tie or an uncertain mask; mode='entries' checks ties)",
-        )
-        for j in np.nonzero(held)[0]
-        for a in range(ctx.w1.shape[0])
-    )
     with np.errstate(over="ignore", invalid="ignore"):
         weights = [
             _up(extra + _up(_gamma(given.size + 2) * np.abs(given)))
@@ -722,6 +713,24 @@ def _check_directions(
             result, moved = _direction_check(ctx, part, moving)
             results.append(result)
             covered[part.tensor] |= moved
+    # What no checked direction moved is skipped, with why: its column was held still, or each
+    # direction along its tensor went unchecked (its note says why) or rounded the entry away.
+    skipped: list[SkippedEntry] = []
+    for tensor, tensor_weights in (("w1", ctx.w1), ("w2", ctx.w2)):
+        notes = dict.fromkeys(r.note for r in results if r.tensor == tensor)
+        for raw in zip(*np.nonzero(~covered[tensor]), strict=True):
+            a, j = int(raw[0]), int(raw[1])
+            if tensor == "w1" and held[j]:
+                reason = (
+                    f"column {j} held still in directional mode: h[b, {j}] is within rounding "
+                    "of 0 (an exact tie or an uncertain mask; mode='entries' checks ties)"
+                )
+            else:
+                spacing = f"the step is below float64's spacing at w = {tensor_weights[a, j]:.3g}"
+                reason = "no checked direction moved it: " + "; ".join(
+                    note or spacing for note in notes
+                )
+            skipped.append(SkippedEntry(tensor, (a, j), reason))
     worst = {
         t: max((r.ratio for r in results if r.tensor == t and not math.isnan(r.ratio)), default=0.0)
         for t in ("w1", "w2")
@@ -731,7 +740,7 @@ def _check_directions(
         worst=worst,
         entries_checked=sum(int(np.count_nonzero(c)) for c in covered.values()),
         entries_skipped=len(skipped),
-        skipped=skipped,
+        skipped=tuple(skipped),
         mode="directional",
         tolerance=None,
         ratio=None,
