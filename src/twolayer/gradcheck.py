@@ -74,8 +74,8 @@ class DirectionResult(NamedTuple):
 
     ``difference = fl(L(w + s v)) - fl(L(w - s v))`` (the weights ``w +- s v`` as rounded) and
     ``predicted = grads . (w+ - w-)``; they agree within ``tolerance`` (loss units) for a correct
-    gradient. ``ratio = |difference - predicted| / tolerance``; NaN when the direction was not
-    checked, with the reason in ``note``.
+    gradient. ``ratio = |fl(L(w+)) - fl(L(w-)) - predicted| / tolerance``, the numerator
+    exact; NaN when the direction was not checked, with the reason in ``note``.
     """
 
     tensor: str
@@ -586,17 +586,18 @@ def _w1_reach(
     distance to a kink per unit of ``|x| @ |v|`` (``_classify`` keeps ``u |x| @ |w1|`` below
     a quarter of that distance too), or smaller where the curvature calls for it.
     """
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        moves = _matmul_up(ctx.abs_x, np.abs(direction))  # >= |x| @ |v|
+    abs_v = np.abs(direction)
+    with np.errstate(over="ignore", invalid="ignore"):
+        moves = _matmul_up(ctx.abs_x, abs_v)  # >= |x| @ |v|, and > 0
         reach = _matmul_up(moves * ctx.mask.possibly_active, np.abs(ctx.w2))  # >= |J v|
         step = float(_smooth_steps(ctx.loss_scale, np.asarray(np.sum(reach**2)), np.ones(())))
         if moving.any():
             step = min(step, float(np.min(ctx.mask.margin[moving] / moves[moving])) / 4)
-        row_sums = _up(
-            ctx.abs_x.sum(axis=1, keepdims=True) * _up_scalar(1 + 2 * _gamma(ctx.x.shape[1]))
-        )
-        shift = _up(_up(_up_scalar(step * (1 + 2 * _U)) * moves) + _up(_ETA * row_sums))
-        move = _up(_up(shift + _up(_U * ctx.abs_h)) * (1 + 2 * _U))
+        # _up(s |v|) >= s (1 + u) |v| + 2**-1075 >= |fl(s v)|. u |x| @ |w1| is exact or loses
+        # under 2**-1075: with the sum's rounding and the division by 1 - u, the three that one
+        # _up covers.
+        shift = _matmul_up(ctx.abs_x, _up(step * abs_v))  # >= |x| @ |fl(s v)|
+        move = _up(shift + _U * ctx.abs_h)
     return step, move
 
 
@@ -610,12 +611,12 @@ def _direction_check(
     (J (d+ - d-)) . (J (d+ + d-))``, where ``d+ + d- = r+ + r-`` are the roundings of ``w +- s
     v`` (``|r+-| <= u |w+-|``). The tolerance sums the two loss bounds, that curvature term
     (``|J z| <= ((|x| @ |z|) * active) @ |w2|`` for ``w1``, ``|h_relu| @ |z|`` for ``w2``), the
-    allowance for the gradient's own rounding times ``|d+ - d-|``, and the roundings of the
-    comparison itself (the subtraction, ``d+ - d- = fl(w+ - w-) (1 + e)`` and the dot product).
+    allowance for the gradient's own rounding times ``|d+ - d-|``, and the roundings of
+    ``d+ - d- = fl(w+ - w-) (1 + e)`` and of the dot product; the error itself is exact.
     """
     weights = ctx.w1 if part.tensor == "w1" else ctx.w2
     abs_w2 = np.abs(ctx.w2)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
         if part.tensor == "w1":
             step, move = _w1_reach(ctx, part.direction, moving)
         else:
@@ -626,7 +627,7 @@ def _direction_check(
         plus = weights + shift
         minus = weights - shift
         span = plus - minus  # fl(d+ - d-), off by at most u |span|
-        abs_span = _up(np.abs(span) * _UP_FACTOR)
+        abs_span = _up(np.abs(span))  # >= |d+ - d-| = |span| / (1 + e)
         if part.tensor == "w1":
             safe = bool(np.all(move[moving] < ctx.mask.margin[moving]))
             abs_h = _up(ctx.abs_h + move)
@@ -645,23 +646,20 @@ def _direction_check(
                 ctx.y,
                 np.stack([ctx.abs_h] * 2),
             )
-            rounding = _up(_U * _up(np.abs(plus) + np.abs(minus)))  # >= |d+ + d-|
+            rounding = _up(_U * (np.abs(plus) + np.abs(minus)))  # >= |d+ + d-|
             j_span = _matmul_up(h_relu_exact, abs_span)
             j_rounding = _matmul_up(h_relu_exact, rounding)
         difference = float(losses.loss[0] - losses.loss[1])
         predicted = float(part.given.ravel().dot(span.ravel()))
-        tolerance = _up_scalar(
-            _up_scalar(float(losses.loss_error[0] + losses.loss_error[1]))
-            + _up_scalar(
-                float(
-                    _sum_up(_up(j_span * j_rounding))[0] + _sum_up(_up(part.weight * abs_span))[0]
-                )
-                + _up_scalar(_U * abs(difference) + 2 * part.given.size * _ETA)
-            )
-        )
-        # Room for the rounding of |difference - predicted| itself: 1 / (1 - u) <= 1 + 2u.
-        tolerance = _up_scalar(tolerance * (1 + 4 * _U))
-        error = abs(difference - predicted)
+        # Each _up(weight * |span|) has 2**-1074 to spare: room for the underflow of the same
+        # product in grads . span (at most 2**-1075 each).
+        terms = [
+            losses.loss_error[0],
+            losses.loss_error[1],
+            _sum_up(_up(j_span * j_rounding))[0],
+            _sum_up(_up(part.weight * abs_span))[0],
+        ]
+        tolerance = float(_sum_up(np.array([terms]))[0])
     moved = span != 0
     note = ""
     if not safe:
@@ -677,7 +675,14 @@ def _direction_check(
             part.tensor, step, difference, predicted, tolerance, math.nan, note
         )
         return unchecked, np.zeros_like(moved)
-    ratio = error / tolerance if tolerance > 0 else (0.0 if error == 0 else math.inf)
+    # The error exactly, so that neither the subtraction nor the comparison rounds (a finite
+    # tolerance means finite losses). grads . span may overflow where no loss difference does.
+    ratio = math.inf
+    if math.isfinite(predicted):
+        error = (
+            Fraction(float(losses.loss[0])) - Fraction(float(losses.loss[1])) - Fraction(predicted)
+        )
+        ratio = _to_float(abs(error) / Fraction(tolerance))
     return DirectionResult(part.tensor, step, difference, predicted, tolerance, ratio, ""), moved
 
 
@@ -694,7 +699,7 @@ def _check_directions(
     nonzero_rows = np.any(ctx.x != 0, axis=1)
     held = np.any(~ctx.mask.certain & nonzero_rows[:, None], axis=0)
     moving = ctx.mask.certain & nonzero_rows[:, None] & ~held[None, :]
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore"):
         weights = [
             _up(extra + _up(_gamma(given.size + 2) * np.abs(given)))
             for given, extra in zip(grads, allowance, strict=True)
@@ -718,8 +723,8 @@ def _check_directions(
     skipped: list[SkippedEntry] = []
     for tensor, tensor_weights in (("w1", ctx.w1), ("w2", ctx.w2)):
         notes = dict.fromkeys(r.note for r in results if r.tensor == tensor)
-        for raw in zip(*np.nonzero(~covered[tensor]), strict=True):
-            a, j = int(raw[0]), int(raw[1])
+        for index in np.argwhere(~covered[tensor]):
+            a, j = int(index[0]), int(index[1])
             if tensor == "w1" and held[j]:
                 reason = (
                     f"column {j} held still in directional mode: h[b, {j}] is within rounding "
