@@ -418,3 +418,138 @@ def test_bad_arguments_are_refused_in_their_own_words(
     with pytest.raises(error) as raised:
         unhooked(PARAMS, X, Y, **arguments)
     assert str(raised.value) == message
+
+
+# -- the tolerance, against its formula evaluated exactly ----------------------------------------
+
+Matrix = list[list[Fraction]]
+# The tolerance is computed rounding up: some forty operations, each rounded up by at most 16
+# units of roundoff relative (and 2**-1072 absolute, far below these terms): under 2**-40.
+TOLERANCE_SLACK = 2.0**-40
+
+
+def exact(array: np.ndarray) -> Matrix:
+    return [[Fraction(float(v)) for v in row] for row in np.atleast_2d(array)]
+
+
+def product(a: Matrix, b: Matrix) -> Matrix:
+    return [
+        [
+            sum((p * q for p, q in zip(row, col, strict=True)), Fraction(0))
+            for col in zip(*b, strict=True)
+        ]
+        for row in a
+    ]
+
+
+def absolute(a: Matrix) -> Matrix:
+    return [[abs(v) for v in row] for row in a]
+
+
+def combine(a: Matrix, b: Matrix, f: Callable[[Fraction, Fraction], Fraction]) -> Matrix:
+    return [[f(p, q) for p, q in zip(r, s, strict=True)] for r, s in zip(a, b, strict=True)]
+
+
+def scaled(c: Fraction, a: Matrix) -> Matrix:
+    return [[c * v for v in row] for row in a]
+
+
+def total(a: Matrix) -> Fraction:
+    return sum((v for row in a for v in row), Fraction(0))
+
+
+def loss_bound(
+    w1: np.ndarray, w2: np.ndarray, x: np.ndarray, y: np.ndarray, abs_h: Matrix
+) -> Fraction:
+    """``_evaluate``'s documented bound on ``|fl(loss) - loss|`` at ``(w1, w2)``, exactly:
+    ``E_h = gamma(d_in) abs_h``, ``E_ypred = gamma(hidden) |h_relu| @ |w2| + E_h @ |w2|``,
+    ``E_d = E_ypred + u |d|``, ``gamma(m) sum(d**2) + sum(E_d (2 |d| + E_d))``."""
+    forward = twolayer.forward(twolayer.Params(w1, w2), x)
+    abs_w2 = absolute(exact(w2))
+    e_h = scaled(gamma(x.shape[1]), abs_h)
+    e_ypred = combine(
+        scaled(gamma(w2.shape[0]), product(absolute(exact(forward.h_relu)), abs_w2)),
+        product(e_h, abs_w2),
+        lambda p, q: p + q,
+    )
+    d = absolute(combine(exact(forward.y_pred), exact(y), lambda p, q: p - q))
+    e_d = combine(e_ypred, d, lambda e, r: e + Fraction(U) * r)
+    squares = total(combine(d, d, lambda p, q: p * q))
+    return gamma(y.size) * squares + total(combine(e_d, d, lambda e, r: e * (2 * r + e)))
+
+
+def tolerance_formula(
+    params: twolayer.Params,
+    x: np.ndarray,
+    y: np.ndarray,
+    grads: twolayer.Grads,
+    tensor: str,
+    v: np.ndarray,
+    step: float,
+) -> Fraction:
+    """``_direction_check``'s documented tolerance along ``v`` (no declared error bound)."""
+    w1, w2 = params
+    weights = w1 if tensor == "w1" else w2
+    plus, minus = weights + step * v, weights - step * v
+    span = absolute(exact(plus - minus))
+    given = grads.w1 if tensor == "w1" else grads.w2
+    weight_term = total(
+        combine(scaled(gamma(given.size + 2), absolute(exact(given))), span, lambda p, q: p * q)
+    )
+    abs_x, abs_w2 = absolute(exact(x)), absolute(exact(w2))
+    abs_h = product(abs_x, absolute(exact(w1)))
+    forward = twolayer.forward(params, x)
+    e_h = scaled(gamma(x.shape[1]), abs_h)
+    u = Fraction(U)
+    if tensor == "w2":
+        h_relu = combine(absolute(exact(forward.h_relu)), e_h, lambda p, q: p + q)
+        ends = loss_bound(w1, plus, x, y, abs_h) + loss_bound(w1, minus, x, y, abs_h)
+        rounding = scaled(
+            u, combine(absolute(exact(plus)), absolute(exact(minus)), lambda p, q: p + q)
+        )
+        curvature = total(
+            combine(product(h_relu, span), product(h_relu, rounding), lambda p, q: p * q)
+        )
+        return ends + curvature + weight_term
+    # |x| @ |w1+- - w1| <= (s (1 + u) |x| @ |v| + 2**-1075 sum(|x|) + u |x| @ |w1|) / (1 - u)
+    moves = product(abs_x, absolute(exact(v)))
+    underflow = [[Fraction(2.0**-1075) * sum(row)] * w1.shape[1] for row in abs_x]
+    move = [
+        [
+            (Fraction(step) * (1 + u) * m + e + u * h) / (1 - u)
+            for m, e, h in zip(*rows, strict=True)
+        ]
+        for rows in zip(moves, underflow, abs_h, strict=True)
+    ]
+    moved_h = combine(abs_h, move, lambda p, q: p + q)
+    active = [[Fraction(0) if h < 0 else Fraction(1) for h in row] for row in exact(forward.h)]
+    ends = loss_bound(plus, w2, x, y, moved_h) + loss_bound(minus, w2, x, y, moved_h)
+    j_span = product(combine(scaled(Fraction(2), move), active, lambda p, q: p * q), abs_w2)
+    j_rounding = product(combine(scaled(2 * u, moved_h), active, lambda p, q: p * q), abs_w2)
+    return ends + total(combine(j_span, j_rounding, lambda p, q: p * q)) + weight_term
+
+
+def test_the_tolerance_is_its_documented_formula_rounded_up() -> None:
+    # h = [1.25, 0.25, -1.5]: two active units and one certainly inactive; y_pred = 1.25 - 0.5
+    # = 0.75 against y = 3, so that the losses at w+ and w- differ. The directions are dyadic.
+    x = np.array([[1.0, 0.5]])
+    params = twolayer.Params(
+        np.array([[1.0, -0.25, -1.0], [0.5, 1.0, -1.0]]), np.array([[1.0], [-2.0], [3.0]])
+    )
+    y = np.array([[3.0]])
+    v1 = np.array([[0.5, -1.0, 1.0], [1.0, 0.25, 1.0]])
+    v2 = np.array([[1.0], [-0.5], [0.75]])
+    _, grads = twolayer.value_and_grad(params, x, y)
+    none = twolayer.Grads(np.zeros((2, 3)), np.zeros((3, 1)))
+    rng = Scripted([v1.tolist(), v2.tolist()])
+    report = check_gradients(
+        params, x, y, grads, mode="directional", directions=1, rng=rng, grad_error_bound=none
+    )
+    assert report.passed
+    for d, v in zip(report.directions, (v1, v2), strict=True):
+        assert d.note == ""
+        formula = tolerance_formula(params, x, y, grads, d.tensor, v, d.step)
+        assert formula <= Fraction(d.tolerance) <= formula * (1 + Fraction(TOLERANCE_SLACK)), (
+            d.tensor,
+            float(Fraction(d.tolerance) / formula - 1),
+        )
