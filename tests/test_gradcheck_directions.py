@@ -553,3 +553,24 @@ def test_the_tolerance_is_its_documented_formula_rounded_up() -> None:
             d.tensor,
             float(Fraction(d.tolerance) / formula - 1),
         )
+
+
+def test_a_move_beyond_float64s_range_is_reported_and_warns_nothing() -> None:
+    # x = 1e308 twice: h = [5e307, -5e307] is finite, but |x| @ |v| = 2e308 overflows (and
+    # times the inactive unit's 0 it is NaN). The kink then allows no step at all: s = 0; along
+    # w2 the loss overflows. Nothing is judged, every entry says why, and numpy warns nothing
+    # (pytest turns warnings into errors).
+    w1, w2 = [[1.0, -1.0], [-0.5, 0.5]], [[1.0], [1.0]]
+    rng = Scripted([[[1.0, 1.0], [1.0, 1.0]], [[1.0], [1.0]]])
+    report = directional(w1, w2, [[1e308, 1e308]], [[0.0]], zeros_like(w1, w2), rng, 1)
+    unmoved = "step 0 moved no entry: below float64's spacing"
+    not_finite = "the loss at w +- s v or its bound is not finite in float64"
+    assert [d.note for d in report.directions] == [unmoved, not_finite]
+    assert report.skipped == tuple(
+        SkippedEntry("w1", (a, j), f"no checked direction moved it: {unmoved}")
+        for a in range(2)
+        for j in range(2)
+    ) + tuple(
+        SkippedEntry("w2", (j, 0), f"no checked direction moved it: {not_finite}") for j in range(2)
+    )
+    assert (report.entries_checked, report.entries_skipped) == (0, 6)

@@ -584,20 +584,20 @@ def _w1_reach(
     ``w1+- = fl(w1 +- fl(s v))``, so ``|w1+- - w1| <= (|fl(s v)| + u |w1|) / (1 - u)`` with
     ``|fl(s v)| <= s (1 + u) |v| + 2**-1075``; the step is a quarter of the least certified
     distance to a kink per unit of ``|x| @ |v|`` (``_classify`` keeps ``u |x| @ |w1|`` below
-    a quarter of that distance too), or smaller where the curvature calls for it.
+    a quarter of that distance too), or smaller where the curvature calls for it. Called under
+    ``_direction_check``'s ``np.errstate``: overflow to inf is reported there.
     """
     abs_v = np.abs(direction)
-    with np.errstate(over="ignore", invalid="ignore"):
-        moves = _matmul_up(ctx.abs_x, abs_v)  # >= |x| @ |v|, and > 0
-        reach = _matmul_up(moves * ctx.mask.possibly_active, np.abs(ctx.w2))  # >= |J v|
-        step = float(_smooth_steps(ctx.loss_scale, np.asarray(np.sum(reach**2)), np.ones(())))
-        if moving.any():
-            step = min(step, float(np.min(ctx.mask.margin[moving] / moves[moving])) / 4)
-        # _up(s |v|) >= s (1 + u) |v| + 2**-1075 >= |fl(s v)|. u |x| @ |w1| is exact or loses
-        # under 2**-1075: with the sum's rounding and the division by 1 - u, the three that one
-        # _up covers.
-        shift = _matmul_up(ctx.abs_x, _up(step * abs_v))  # >= |x| @ |fl(s v)|
-        move = _up(shift + _U * ctx.abs_h)
+    moves = _matmul_up(ctx.abs_x, abs_v)  # >= |x| @ |v|, and > 0
+    reach = _matmul_up(moves * ctx.mask.possibly_active, np.abs(ctx.w2))  # >= |J v|
+    step = float(_smooth_steps(ctx.loss_scale, np.asarray(np.sum(reach**2)), np.ones(())))
+    if moving.any():
+        step = min(step, float(np.min(ctx.mask.margin[moving] / moves[moving])) / 4)
+    # _up(s |v|) >= s (1 + u) |v| + 2**-1075 >= |fl(s v)|. One _up covers three roundings: the
+    # product u |x| @ |w1| (exact, or off by under 2**-1075 where it underflows), the sum, and
+    # the division by 1 - u.
+    shift = _matmul_up(ctx.abs_x, _up(step * abs_v))  # >= |x| @ |fl(s v)|
+    move = _up(shift + _U * ctx.abs_h)
     return step, move
 
 
