@@ -574,3 +574,14 @@ def test_a_move_beyond_float64s_range_is_reported_and_warns_nothing() -> None:
         SkippedEntry("w2", (j, 0), f"no checked direction moved it: {not_finite}") for j in range(2)
     )
     assert (report.entries_checked, report.entries_skipped) == (0, 6)
+
+
+def test_a_problem_beyond_float64s_range_warns_nothing_in_either_mode() -> None:
+    # |x| @ |w1| = 2e308 and y**2 = 1e400 overflow: nothing can be judged, and numpy warns
+    # nothing (pytest turns warnings into errors).
+    params = twolayer.Params(np.ones((2, 1)), np.ones((1, 1)))
+    x, y = np.full((1, 2), 1e308), np.full((1, 1), 1e200)
+    grads = twolayer.Grads(np.zeros((2, 1)), np.zeros((1, 1)))
+    for mode in ("entries", "directional"):
+        report = check_gradients(params, x, y, grads, mode=mode)
+        assert (report.entries_checked, report.entries_skipped) == (0, 3)
