@@ -566,6 +566,14 @@ def test_a_move_beyond_float64s_range_is_reported_and_warns_nothing() -> None:
     unmoved = "step 0 moved no entry: below float64's spacing"
     not_finite = "the loss at w +- s v or its bound is not finite in float64"
     assert [d.note for d in report.directions] == [unmoved, not_finite]
+    # What an unchecked direction reports: its step, its prediction (0: grads are 0), its
+    # tolerance and loss difference as computed (not finite), and no ratio.
+    assert [(d.tensor, d.step, d.predicted) for d in report.directions] == [
+        ("w1", 0.0, 0.0),
+        ("w2", 1.0, 0.0),
+    ]
+    assert all(math.isinf(d.tolerance) and math.isnan(d.ratio) for d in report.directions)
+    assert not any(math.isfinite(d.difference) for d in report.directions)
     assert report.skipped == tuple(
         SkippedEntry("w1", (a, j), f"no checked direction moved it: {unmoved}")
         for a in range(2)
@@ -585,3 +593,20 @@ def test_a_problem_beyond_float64s_range_warns_nothing_in_either_mode() -> None:
     for mode in ("entries", "directional"):
         report = check_gradients(params, x, y, grads, mode=mode)
         assert (report.entries_checked, report.entries_skipped) == (0, 3)
+
+
+def test_a_direction_whose_least_move_could_cross_a_kink_is_not_judged() -> None:
+    # h = 2**-900, moved by w1[1, 0] with x[0, 1] = 2**200: the quarter-distance step is
+    # 2**-900 / 2**200 / 4 = 2**-1102, below float64's range, and even the least representable
+    # move, 2**-1074 * 2**200 = 2**-874, would carry h across 0. So no w1 direction is taken.
+    w1, w2 = [[2.0**-900], [0.0]], [[1.0]]
+    rng = Scripted([[[1.0], [1.0]], [[1.0]]])
+    report = directional(w1, w2, [[1.0, 2.0**200]], [[0.0]], zeros_like(w1, w2), rng, 1)
+    across = "the step would move some h across 0"
+    first = report.directions[0]
+    assert (first.tensor, first.step, first.note) == ("w1", 0.0, across)
+    assert math.isnan(first.ratio)
+    assert report.skipped == tuple(
+        SkippedEntry("w1", (a, 0), f"no checked direction moved it: {across}") for a in range(2)
+    )
+    assert (report.entries_checked, report.entries_skipped) == (1, 2)
