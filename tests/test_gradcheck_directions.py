@@ -284,9 +284,10 @@ def test_an_entry_moved_by_any_checked_direction_is_judged() -> None:
 
 
 def test_a_huge_given_error_bound_overflows_only_where_it_must() -> None:
-    # A bound of 1.7e308 per entry: its tolerance along w1 (step < 1) is finite, along w2 (the
-    # step is about 1 / |v| >= 1, times 2) it overflows and is reported, not judged.
-    bound = twolayer.Grads(np.full((1, 1), 1.7e308), np.full((1, 1), 1.7e308))
+    # A declared bound of 1.7e308 in w1 keeps a finite tolerance along w1 (step < 1); the
+    # largest float in w2 overflows as it is rounded up: reported along w2, not judged.
+    huge = np.finfo(np.float64).max
+    bound = twolayer.Grads(np.full((1, 1), 1.7e308), np.full((1, 1), huge))
     params = twolayer.Params(np.ones((1, 1)), np.ones((1, 1)))
     x, y = np.ones((1, 1)), np.zeros((1, 1))
     _, grads = twolayer.value_and_grad(params, x, y)
@@ -529,26 +530,54 @@ def tolerance_formula(
     return ends + total(combine(j_span, j_rounding, lambda p, q: p * q)) + weight_term
 
 
-def test_the_tolerance_is_its_documented_formula_rounded_up() -> None:
+FORMULA_CASES = [
     # h = [1.25, 0.25, -1.5]: two active units and one certainly inactive; y_pred = 1.25 - 0.5
     # = 0.75 against y = 3, so that the losses at w+ and w- differ. The directions are dyadic.
-    x = np.array([[1.0, 0.5]])
-    params = twolayer.Params(
-        np.array([[1.0, -0.25, -1.0], [0.5, 1.0, -1.0]]), np.array([[1.0], [-2.0], [3.0]])
-    )
-    y = np.array([[3.0]])
-    v1 = np.array([[0.5, -1.0, 1.0], [1.0, 0.25, 1.0]])
-    v2 = np.array([[1.0], [-0.5], [0.75]])
-    _, grads = twolayer.value_and_grad(params, x, y)
-    none = twolayer.Grads(np.zeros((2, 3)), np.zeros((3, 1)))
-    rng = Scripted([v1.tolist(), v2.tolist()])
+    (
+        [[1.0, 0.5]],
+        [[1.0, -0.25, -1.0], [0.5, 1.0, -1.0]],
+        [[1.0], [-2.0], [3.0]],
+        [[3.0]],
+        [[0.5, -1.0, 1.0], [1.0, 0.25, 1.0]],
+        [[1.0], [-0.5], [0.75]],
+    ),
+    # h = [2.35e-184, 1]: the kink of unit 0 allows steps near 1e-184, so w1[0, 1] = 1 does
+    # not move and its bound on |x| @ |w1+- - w1| is its rounding, u |x| @ |w1|, alone; y = 1
+    # = y_pred, so the loss bounds are of the same size as the curvature term.
+    ([[1.0]], [[2.35e-184, 1.0]], [[1.0], [1.0]], [[1.0]], [[1.0, 0.5]], [[1.0], [1.0]]),
+]
+
+
+@pytest.mark.parametrize(("x", "w1", "w2", "y", "v1", "v2"), FORMULA_CASES)
+def test_the_tolerance_is_its_documented_formula_rounded_up(
+    x: list[list[float]],
+    w1: list[list[float]],
+    w2: list[list[float]],
+    y: list[list[float]],
+    v1: list[list[float]],
+    v2: list[list[float]],
+) -> None:
+    params = twolayer.Params(np.array(w1), np.array(w2))
+    xs, ys = np.array(x), np.array(y)
+    _, grads = twolayer.value_and_grad(params, xs, ys)
+    none = twolayer.Grads(np.zeros_like(params.w1), np.zeros_like(params.w2))
+    rng = Scripted([v1, v2])
     report = check_gradients(
-        params, x, y, grads, mode="directional", directions=1, rng=rng, grad_error_bound=none
+        params, xs, ys, grads, mode="directional", directions=1, rng=rng, grad_error_bound=none
     )
     assert report.passed
-    for d, v in zip(report.directions, (v1, v2), strict=True):
+    for d, v in zip(report.directions, (np.array(v1), np.array(v2)), strict=True):
         assert d.note == ""
-        formula = tolerance_formula(params, x, y, grads, d.tensor, v, d.step)
+        # difference = fl(L(w+)) - fl(L(w-)) and predicted = grads . (w+ - w-), w+- = fl(w +- s v)
+        index = 0 if d.tensor == "w1" else 1
+        plus, minus = params[index] + d.step * v, params[index] - d.step * v
+        ends = [
+            twolayer.loss(twolayer.forward(params._replace(**{d.tensor: w}), xs).y_pred, ys)
+            for w in (plus, minus)
+        ]
+        assert d.difference == ends[0] - ends[1]
+        assert d.predicted == float(grads[index].ravel().dot((plus - minus).ravel()))
+        formula = tolerance_formula(params, xs, ys, grads, d.tensor, v, d.step)
         assert formula <= Fraction(d.tolerance) <= formula * (1 + Fraction(TOLERANCE_SLACK)), (
             d.tensor,
             float(Fraction(d.tolerance) / formula - 1),
