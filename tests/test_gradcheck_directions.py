@@ -241,13 +241,13 @@ def test_the_w1_step_is_a_quarter_of_the_distance_to_the_nearest_kink() -> None:
 
 
 def test_the_w1_step_is_the_curvatures_where_that_is_smaller() -> None:
-    # h = [1, 1, -1] (unit 2 inactive), y_pred = 1 - 1 + 0 = 0, y = 2**-10: loss_scale =
-    # (|y_pred| + |y|)**2 = 2**-20. |J v| <= ((|x| @ |v|) * active) @ |w2| = 0.5 + 1 = 1.5, so
-    # s = sqrt(2**-20 / 1.5**2) = 2**-10 / 1.5; the kinks allow min(1 / 0.5, 1, 1) / 4 = 1/4.
+    # h = [1, 1, -1] (unit 2 inactive), y_pred = 1 - 15/16 + 0 = 1/16, y = 1/32: loss_scale =
+    # (|y_pred| + |y|)**2 = (3/32)**2. |J v| <= ((|x| @ |v|) * active) @ |w2| = 0.5 + 15/16 =
+    # 23/16, so s = (3/32) / (23/16) = 3/46; the kinks allow min(1 / 0.5, 1, 1) / 4 = 1/4.
     rng = Scripted([[[0.5, 1.0, 1.0]], [[1.0], [1.0], [1.0]]])
-    w1, w2 = [[1.0, 1.0, -1.0]], [[1.0], [-1.0], [4.0]]
-    report = directional(w1, w2, [[1.0]], [[2.0**-10]], rng=rng, directions=1)
-    assert_near(step_of(report, "w1"), Fraction(2**-10) / Fraction(3, 2))
+    w1, w2 = [[1.0, 1.0, -1.0]], [[1.0], [-15 / 16], [4.0]]
+    report = directional(w1, w2, [[1.0]], [[1 / 32]], rng=rng, directions=1)
+    assert_near(step_of(report, "w1"), Fraction(3, 46))
     assert report.passed
 
 
@@ -274,6 +274,25 @@ def test_a_held_column_does_not_limit_the_step_or_the_safety_of_the_others() -> 
     assert report.skipped == tuple(SkippedEntry("w1", (a, 0), HELD.format(j=0)) for a in range(2))
     assert (report.entries_checked, report.entries_skipped) == (4, 2)
     assert report.passed
+
+
+def test_an_entry_skipped_for_several_reasons_names_each() -> None:
+    # As in the first test, w1[0, 1] = 1 rounds away in the checked direction. The second is
+    # 2**-1000 along w1: its curvature term, about 2**-2000, underflows to 0, so the step falls
+    # back to 1, and s v = 2**-1000 is below the spacing of both weights: it moves nothing.
+    tiny = 2.0**-1000
+    rng = Scripted([[[1.0, 1.0]], [[1.0], [1.0]], [[tiny, tiny]], [[1.0], [1.0]]])
+    report = directional(
+        [[2.35e-184, 1.0]], [[1.0], [0.0]], [[1.0]], [[0.0]], rng=rng, directions=2
+    )
+    assert report.skipped == (
+        SkippedEntry(
+            "w1",
+            (0, 1),
+            "no checked direction moved it: the step is below float64's spacing at w = 1; "
+            "step 1 moved no entry: below float64's spacing",
+        ),
+    )
 
 
 def test_an_entry_moved_by_any_checked_direction_is_judged() -> None:
