@@ -683,7 +683,7 @@ def _direction_check(
             Fraction(float(losses.loss[0])) - Fraction(float(losses.loss[1])) - Fraction(predicted)
         )
         ratio = _to_float(abs(error) / Fraction(tolerance))
-    return DirectionResult(part.tensor, step, difference, predicted, tolerance, ratio, ""), moved
+    return DirectionResult(part.tensor, step, difference, predicted, tolerance, ratio, note), moved
 
 
 def _check_directions(
