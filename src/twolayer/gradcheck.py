@@ -74,8 +74,8 @@ class DirectionResult(NamedTuple):
 
     ``difference = fl(L(w + s v)) - fl(L(w - s v))`` (the weights ``w +- s v`` as rounded) and
     ``predicted = grads . (w+ - w-)``; they agree within ``tolerance`` (loss units) for a correct
-    gradient. ``ratio = |difference - predicted| / tolerance``; NaN when the direction was not
-    checked, with the reason in ``note``.
+    gradient. ``ratio = |fl(L(w+)) - fl(L(w-)) - predicted| / tolerance``, the numerator
+    exact; NaN when the direction was not checked, with the reason in ``note``.
     """
 
     tensor: str
@@ -93,14 +93,15 @@ class GradcheckReport(NamedTuple):
     ``passed``: every checked entry (or direction) is within its tolerance (vacuously true if
     nothing could be checked: read ``entries_checked``). ``worst``: per
     tensor, the largest ``|error| / tolerance`` over what was checked (0.0 if nothing was):
-    a value above 1 fails. ``entries_checked`` / ``entries_skipped``: entries judged and not
-    (in directional mode: entries moved by some checked direction, and the ``w1`` entries of
-    columns held still at a tie; an entry whose every move rounded away, a weight far smaller
-    than the step of the larger weights beside it, is counted in neither);
-    ``skipped``: each skipped entry and why. Entries mode also gives, shaped like ``grads``,
-    the ``tolerance`` of each entry in gradient units (inf where skipped) and its ``ratio``
-    (NaN where skipped), and ``tie_entries``: the ``w1`` entries judged by one-sided
-    differences at an exact tie. Directional mode gives ``directions``.
+    a value above 1 fails. ``entries_checked`` / ``entries_skipped``: entries judged and not;
+    together, every entry (in directional mode an entry is judged when some checked direction
+    moved it; skipped are the ``w1`` entries of columns held still at a tie, and any entry that
+    every direction left unchecked or rounded away: ``w +- s v == w``, a weight far larger
+    than the step that the other entries allow); ``skipped``: each skipped entry and why.
+    Entries mode also gives, shaped like ``grads``, the ``tolerance`` of each entry in gradient
+    units (inf where skipped) and its ``ratio`` (NaN where skipped), and ``tie_entries``: the
+    ``w1`` entries judged by one-sided differences at an exact tie. Directional mode gives
+    ``directions``.
     """
 
     passed: bool
@@ -583,19 +584,20 @@ def _w1_reach(
     ``w1+- = fl(w1 +- fl(s v))``, so ``|w1+- - w1| <= (|fl(s v)| + u |w1|) / (1 - u)`` with
     ``|fl(s v)| <= s (1 + u) |v| + 2**-1075``; the step is a quarter of the least certified
     distance to a kink per unit of ``|x| @ |v|`` (``_classify`` keeps ``u |x| @ |w1|`` below
-    a quarter of that distance too), or smaller where the curvature calls for it.
+    a quarter of that distance too), or smaller where the curvature calls for it. Called under
+    ``_direction_check``'s ``np.errstate``: overflow to inf is reported there.
     """
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        moves = _matmul_up(ctx.abs_x, np.abs(direction))  # >= |x| @ |v|
-        reach = _matmul_up(moves * ctx.mask.possibly_active, np.abs(ctx.w2))  # >= |J v|
-        step = float(_smooth_steps(ctx.loss_scale, np.asarray(np.sum(reach**2)), np.ones(())))
-        if moving.any():
-            step = min(step, float(np.min(ctx.mask.margin[moving] / moves[moving])) / 4)
-        row_sums = _up(
-            ctx.abs_x.sum(axis=1, keepdims=True) * _up_scalar(1 + 2 * _gamma(ctx.x.shape[1]))
-        )
-        shift = _up(_up(_up_scalar(step * (1 + 2 * _U)) * moves) + _up(_ETA * row_sums))
-        move = _up(_up(shift + _up(_U * ctx.abs_h)) * (1 + 2 * _U))
+    abs_v = np.abs(direction)
+    moves = _matmul_up(ctx.abs_x, abs_v)  # >= |x| @ |v|, and > 0
+    reach = _matmul_up(moves * ctx.mask.possibly_active, np.abs(ctx.w2))  # >= |J v|
+    step = float(_smooth_steps(ctx.loss_scale, np.asarray(np.sum(reach**2)), np.ones(())))
+    if moving.any():
+        step = min(step, float(np.min(ctx.mask.margin[moving] / moves[moving])) / 4)
+    # _up(s |v|) >= s (1 + u) |v| + 2**-1075 >= |fl(s v)|. One _up covers three roundings: the
+    # product u |x| @ |w1| (exact, or off by under 2**-1075 where it underflows), the sum, and
+    # the division by 1 - u.
+    shift = _matmul_up(ctx.abs_x, _up(step * abs_v))  # >= |x| @ |fl(s v)|
+    move = _up(shift + _U * ctx.abs_h)
     return step, move
 
 
@@ -609,12 +611,12 @@ def _direction_check(
     (J (d+ - d-)) . (J (d+ + d-))``, where ``d+ + d- = r+ + r-`` are the roundings of ``w +- s
     v`` (``|r+-| <= u |w+-|``). The tolerance sums the two loss bounds, that curvature term
     (``|J z| <= ((|x| @ |z|) * active) @ |w2|`` for ``w1``, ``|h_relu| @ |z|`` for ``w2``), the
-    allowance for the gradient's own rounding times ``|d+ - d-|``, and the roundings of the
-    comparison itself (the subtraction, ``d+ - d- = fl(w+ - w-) (1 + e)`` and the dot product).
+    allowance for the gradient's own rounding times ``|d+ - d-|``, and the roundings of
+    ``d+ - d- = fl(w+ - w-) (1 + e)`` and of the dot product; the error itself is exact.
     """
     weights = ctx.w1 if part.tensor == "w1" else ctx.w2
     abs_w2 = np.abs(ctx.w2)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
         if part.tensor == "w1":
             step, move = _w1_reach(ctx, part.direction, moving)
         else:
@@ -625,7 +627,7 @@ def _direction_check(
         plus = weights + shift
         minus = weights - shift
         span = plus - minus  # fl(d+ - d-), off by at most u |span|
-        abs_span = _up(np.abs(span) * _UP_FACTOR)
+        abs_span = _up(np.abs(span))  # >= |d+ - d-| = |span| / (1 + e)
         if part.tensor == "w1":
             safe = bool(np.all(move[moving] < ctx.mask.margin[moving]))
             abs_h = _up(ctx.abs_h + move)
@@ -644,23 +646,20 @@ def _direction_check(
                 ctx.y,
                 np.stack([ctx.abs_h] * 2),
             )
-            rounding = _up(_U * _up(np.abs(plus) + np.abs(minus)))  # >= |d+ + d-|
+            rounding = _up(_U * (np.abs(plus) + np.abs(minus)))  # >= |d+ + d-|
             j_span = _matmul_up(h_relu_exact, abs_span)
             j_rounding = _matmul_up(h_relu_exact, rounding)
         difference = float(losses.loss[0] - losses.loss[1])
         predicted = float(part.given.ravel().dot(span.ravel()))
-        tolerance = _up_scalar(
-            _up_scalar(float(losses.loss_error[0] + losses.loss_error[1]))
-            + _up_scalar(
-                float(
-                    _sum_up(_up(j_span * j_rounding))[0] + _sum_up(_up(part.weight * abs_span))[0]
-                )
-                + _up_scalar(_U * abs(difference) + 2 * part.given.size * _ETA)
-            )
-        )
-        # Room for the rounding of |difference - predicted| itself: 1 / (1 - u) <= 1 + 2u.
-        tolerance = _up_scalar(tolerance * (1 + 4 * _U))
-        error = abs(difference - predicted)
+        # Each _up(weight * |span|) has 2**-1074 to spare: room for the underflow of the same
+        # product in grads . span (at most 2**-1075 each).
+        terms = [
+            losses.loss_error[0],
+            losses.loss_error[1],
+            _sum_up(_up(j_span * j_rounding))[0],
+            _sum_up(_up(part.weight * abs_span))[0],
+        ]
+        tolerance = float(_sum_up(np.array([terms]))[0])
     moved = span != 0
     note = ""
     if not safe:
@@ -676,8 +675,15 @@ def _direction_check(
             part.tensor, step, difference, predicted, tolerance, math.nan, note
         )
         return unchecked, np.zeros_like(moved)
-    ratio = error / tolerance if tolerance > 0 else (0.0 if error == 0 else math.inf)
-    return DirectionResult(part.tensor, step, difference, predicted, tolerance, ratio, ""), moved
+    # The error exactly, so that neither the subtraction nor the comparison rounds (a finite
+    # tolerance means finite losses). grads . span may overflow where no loss difference does.
+    ratio = math.inf
+    if math.isfinite(predicted):
+        error = (
+            Fraction(float(losses.loss[0])) - Fraction(float(losses.loss[1])) - Fraction(predicted)
+        )
+        ratio = _to_float(abs(error) / Fraction(tolerance))
+    return DirectionResult(part.tensor, step, difference, predicted, tolerance, ratio, note), moved
 
 
 def _check_directions(
@@ -693,17 +699,7 @@ def _check_directions(
     nonzero_rows = np.any(ctx.x != 0, axis=1)
     held = np.any(~ctx.mask.certain & nonzero_rows[:, None], axis=0)
     moving = ctx.mask.certain & nonzero_rows[:, None] & ~held[None, :]
-    skipped = tuple(
-        SkippedEntry(
-            "w1",
-            (a, int(j)),
-            f"column {int(j)} held still in directional mode: h[b, {int(j)}] is within rounding "
-            "of 0 (an exact tie or an uncertain mask; mode='entries' checks ties)",
-        )
-        for j in np.nonzero(held)[0]
-        for a in range(ctx.w1.shape[0])
-    )
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore"):
         weights = [
             _up(extra + _up(_gamma(given.size + 2) * np.abs(given)))
             for given, extra in zip(grads, allowance, strict=True)
@@ -722,6 +718,24 @@ def _check_directions(
             result, moved = _direction_check(ctx, part, moving)
             results.append(result)
             covered[part.tensor] |= moved
+    # What no checked direction moved is skipped, with why: its column was held still, or each
+    # direction along its tensor went unchecked (its note says why) or rounded the entry away.
+    skipped: list[SkippedEntry] = []
+    for tensor, tensor_weights in (("w1", ctx.w1), ("w2", ctx.w2)):
+        notes = dict.fromkeys(r.note for r in results if r.tensor == tensor)
+        for index in np.argwhere(~covered[tensor]):
+            a, j = int(index[0]), int(index[1])
+            if tensor == "w1" and held[j]:
+                reason = (
+                    f"column {j} held still in directional mode: h[b, {j}] is within rounding "
+                    "of 0 (an exact tie or an uncertain mask; mode='entries' checks ties)"
+                )
+            else:
+                spacing = f"the step is below float64's spacing at w = {tensor_weights[a, j]:.3g}"
+                reason = "no checked direction moved it: " + "; ".join(
+                    note or spacing for note in notes
+                )
+            skipped.append(SkippedEntry(tensor, (a, j), reason))
     worst = {
         t: max((r.ratio for r in results if r.tensor == t and not math.isnan(r.ratio)), default=0.0)
         for t in ("w1", "w2")
@@ -731,7 +745,7 @@ def _check_directions(
         worst=worst,
         entries_checked=sum(int(np.count_nonzero(c)) for c in covered.values()),
         entries_skipped=len(skipped),
-        skipped=skipped,
+        skipped=tuple(skipped),
         mode="directional",
         tolerance=None,
         ratio=None,
@@ -834,11 +848,13 @@ def check_gradients(
         raise ValueError("grad_error_bound must be >= 0 in every entry")
 
     abs_x = np.abs(x)
-    with np.errstate(over="ignore", invalid="ignore"):
+    # Sums and squares of non-negative finite numbers, or of inf and NaN: they may overflow to
+    # inf (then reported as not finite), never turn invalid.
+    with np.errstate(over="ignore"):
         abs_h = _matmul_up(abs_x, np.abs(w1))
     base = _evaluate(w1[None], w2[None], x, y, abs_h[None]).base
     mask = _classify(base, abs_h, x, w1)
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore"):
         loss_scale = float(np.sum((np.abs(base.y_pred) + np.abs(y)) ** 2))
     ctx = _EntryContext(w1, w2, x, y, abs_x, abs_h, base, mask, loss_scale)
     allowance = extra or _grad_error_bound(base, w2, x, y, mask.possibly_active)
