@@ -296,10 +296,8 @@ def test_a_gradcheck_report_agrees_with_its_own_details(
     report = gradcheck.check_gradients(case.params, case.x, case.y, grads, mode=mode)
     assert report.mode == mode
     counted = report.entries_checked + report.entries_skipped
-    # Directional mode counts neither an entry whose every move rounded away (w + s v == w).
-    assert counted == grads.w1.size + grads.w2.size or (
-        mode == "directional" and counted < grads.w1.size + grads.w2.size
-    )
+    # Every entry is accounted for, in both modes: checked, or skipped with its reason.
+    assert counted == grads.w1.size + grads.w2.size
     assert all(entry.tensor in {"w1", "w2"} and entry.reason for entry in report.skipped)
     worst: dict[str, float] = {}
     if mode == "directional":
