@@ -658,3 +658,18 @@ def test_a_direction_whose_least_move_could_cross_a_kink_is_not_judged() -> None
         SkippedEntry("w1", (a, 0), f"no checked direction moved it: {across}") for a in range(2)
     )
     assert (report.entries_checked, report.entries_skipped) == (1, 2)
+
+
+def test_a_move_bound_equal_to_the_margin_is_not_judged() -> None:
+    # Found by a search over subnormal w1: here the certified move of h[1, 1] (an upper bound)
+    # equals its certified distance to the kink (a lower bound), both 21 units of 2**-1074, so
+    # h could reach 0. A direction is judged only when the move stays strictly below the margin.
+    unit = 2.0**-1074
+    w1, w2 = [[-8 * unit, -56 * unit]], [[0.0, -1.0], [3.0, 0.0]]
+    x, y = [[0.0], [-0.5]], [[2.0, 1.0], [3.0, -3.0]]
+    rng = Scripted([[[0.34405353893198787, 0.40297774590445945]], [[0.9, 0.6], [0.2, -0.8]]])
+    report = directional(w1, w2, x, y, rng=rng, directions=1)
+    across = "the step would move some h across 0"
+    first = report.directions[0]
+    assert (first.tensor, first.note) == ("w1", across)
+    assert SkippedEntry("w1", (0, 1), f"no checked direction moved it: {across}") in report.skipped
