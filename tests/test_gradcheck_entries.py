@@ -255,8 +255,9 @@ def scaled(case: tst.Case, ex: int, e1: int, e2: int, ey: int) -> tst.Case:
 
 
 SCALE = st.integers(-60, 60)
-# The exact chains cost tens of milliseconds a case: a hundred cases at most, for the suite's time.
-CHAIN_EXAMPLES = 100
+# The exact chains cost tens of milliseconds a case: a hundred cases at most (fewer where the
+# loaded profile asks for fewer), for the suite's time.
+CHAIN_EXAMPLES = min(settings().max_examples, 100)
 # Each tensor at its own scale, so that each term of a bound dominates in some cases.
 SCALED_CASES = st.builds(scaled, tst.cases(), SCALE, SCALE, SCALE, SCALE)
 
@@ -275,7 +276,7 @@ def abs_h_of(case: tst.Case) -> NDArray[np.float64]:
         return gc._matmul_up(np.abs(case.x), np.abs(case.params.w1))
 
 
-@settings(max_examples=min(settings.default.max_examples, CHAIN_EXAMPLES))
+@settings(max_examples=CHAIN_EXAMPLES)
 @given(case=st.one_of(SCALED_CASES, tst.cases()))
 @example(case=zero_case(8, 16, 64, 8))
 def test_the_loss_bound_is_its_documented_chain(case: tst.Case) -> None:
@@ -409,7 +410,7 @@ def unit_point(
     return Point(ones, ones, np.zeros((batch, d_out)), np.zeros((batch, d_out))), case, ones
 
 
-@settings(max_examples=min(settings.default.max_examples, CHAIN_EXAMPLES))
+@settings(max_examples=CHAIN_EXAMPLES)
 @given(drawn=POINTS)
 @example(drawn=zero_point(16, 2, 16, 16))
 @example(drawn=unit_point(1, 1, 1, 1))
