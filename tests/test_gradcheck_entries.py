@@ -360,6 +360,9 @@ def grad_model(
     return grad_w1_error, grad_w2_error
 
 
+Drawn = tuple[Point, tst.Case, NDArray[np.float64]]  # a point, its case, its mask
+
+
 def _nonnegative(shape: tuple[int, int], scale: int) -> st.SearchStrategy[NDArray[np.float64]]:
     return st.builds(lambda a: np.ldexp(np.abs(a), scale), tst._array(shape, tst.float64_values()))
 
@@ -390,17 +393,13 @@ def points(
 POINTS = st.tuples(tst.dims(), st.tuples(*[SCALE] * 7)).flatmap(lambda d: points(*d))
 
 
-def zero_point(
-    batch: int, d_in: int, hidden: int, d_out: int
-) -> tuple[Point, tst.Case, NDArray[np.float64]]:
+def zero_point(batch: int, d_in: int, hidden: int, d_out: int) -> Drawn:
     case = zero_case(batch, d_in, hidden, d_out)
     zeros = np.zeros((batch, hidden))
     return Point(zeros, zeros, case.y, np.zeros_like(case.y)), case, np.ones((batch, hidden))
 
 
-def unit_point(
-    batch: int, d_in: int, hidden: int, d_out: int
-) -> tuple[Point, tst.Case, NDArray[np.float64]]:
+def unit_point(batch: int, d_in: int, hidden: int, d_out: int) -> Drawn:
     ones = np.ones((batch, hidden))
     case = tst.Case(
         np.ones((batch, d_in)),
@@ -410,14 +409,38 @@ def unit_point(
     return Point(ones, ones, np.zeros((batch, d_out)), np.zeros((batch, d_out))), case, ones
 
 
+def underflow_point(batch: int, hidden: int, d_out: int, *, x: float, w2: float) -> Drawn:
+    """Zero activations and bounds, ``x`` and ``w2`` constant: every bound is its underflow
+    allowances, which ``x`` and ``w2`` of 1 carry on to ``grad_w1``'s bound (0 drops them)."""
+    point, case, active = zero_point(batch, 1, hidden, d_out)
+    params = twolayer.Params(case.params.w1, np.full((hidden, d_out), w2))
+    return point, tst.Case(np.full((batch, 1), x), case.y, params), active
+
+
+def wide_point(batch: int, hidden: int) -> Drawn:
+    """h_relu = 0, E_h = 1, x = w2 = 1, with ``batch`` or ``hidden`` 256: the terms that
+    gamma(256) multiplies (E_h's share of the implementation's h_relu, grad_h_relu's error in
+    the implementation's grad_h) are 2**-45 of the bound, far above the model's slack."""
+    zeros = np.zeros((batch, hidden))
+    point = Point(zeros, np.ones((batch, hidden)), np.zeros((batch, 1)), np.zeros((batch, 1)))
+    params = twolayer.Params(np.zeros((1, hidden)), np.ones((hidden, 1)))
+    return (
+        point,
+        tst.Case(np.ones((batch, 1)), np.zeros((batch, 1)), params),
+        np.ones((batch, hidden)),
+    )
+
+
 @settings(max_examples=CHAIN_EXAMPLES)
 @given(drawn=POINTS)
 @example(drawn=zero_point(16, 2, 16, 16))
+@example(drawn=underflow_point(4, 16, 4, x=1.0, w2=1.0))
+@example(drawn=underflow_point(4, 2, 16, x=1.0, w2=0.0))
+@example(drawn=wide_point(1, 256))
+@example(drawn=wide_point(256, 1))
 @example(drawn=unit_point(1, 1, 1, 1))
 @example(drawn=unit_point(3, 2, 4, 2))
-def test_the_gradient_bound_is_its_documented_chain(
-    drawn: tuple[Point, tst.Case, NDArray[np.float64]],
-) -> None:
+def test_the_gradient_bound_is_its_documented_chain(drawn: Drawn) -> None:
     point, case, active = drawn
     x, y, (_, w2) = case
     base = gc._Point(
@@ -483,12 +506,12 @@ def test_each_step_is_the_smooth_step_capped_at_a_quarter_of_the_nearest_kink(
             certain = [b for b in rows if ctx.mask.certain[b, j] and x[b, a] != 0]
             kink = min((ctx.mask.margin[b, j] / abs(x[b, a]) for b in certain), default=math.inf)
             expected = min(smooth(ctx.loss_scale, float(curvature), float(w1[a, j])), kink / 4)
-            assert steps.w1[a, j] == pytest.approx(expected, rel=STEP_SLACK)
+            assert steps.w1[a, j] == pytest.approx(expected, rel=STEP_SLACK, abs=0)
         for j, o in np.ndindex(w2.shape):
             # In w2[j, o]: sum_b h_relu[b, j]**2.
             curvature = float(np.sum(ctx.base.h_relu[:, j] ** 2))
             expected = smooth(ctx.loss_scale, curvature, float(w2[j, o]))
-            assert steps.w2[j, o] == pytest.approx(expected, rel=STEP_SLACK)
+            assert steps.w2[j, o] == pytest.approx(expected, rel=STEP_SLACK, abs=0)
 
 
 # -- the mask -----------------------------------------------------------------------------------
@@ -640,6 +663,20 @@ UNCERTAIN = re.compile(
     r"h\[0, 0\] = 0 is within rounding of 0 \(\|fl\(h\) - h\| <= (?P<bound>\S+)\) and is no exact"
     r" tie that float64 computes exactly: the ReLU mask there is uncertain"
 )
+
+
+def test_the_uncertain_row_is_the_one_named() -> None:
+    # Row 0: h = 1, certain; row 1: h = 1 + 1e-17 - 1, uncertain. w1[0, 0] moves both (x = 1):
+    # the reason names row 1, the uncertain one; w1[1, 0] and w1[2, 0] move row 1 only.
+    x = np.array([[1.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
+    w1 = np.array([[1.0], [1e-17], [-1.0]])
+    case = tst.Case(x, np.ones((2, 1)), twolayer.Params(w1, np.array([[2.0]])))
+    report = gc.check_gradients(
+        case.params, x, case.y, twolayer.value_and_grad(case.params, x, case.y)[1]
+    )
+    assert [(s.tensor, s.entry) for s in report.skipped] == [("w1", (a, 0)) for a in range(3)]
+    for entry in report.skipped:
+        assert entry.reason.startswith("h[1, 0] = 0 is within rounding of 0"), entry.reason
 
 
 def test_an_uncertain_mask_is_named_with_its_bound_in_the_reason() -> None:
@@ -819,4 +856,6 @@ def test_convention_half_takes_the_mean_of_both_one_sided_tolerances() -> None:
         tolerance[rule] = float(report.tolerance.w1[0, 0])
     assert tolerance[0.0] != tolerance[1.0]
     # Each tolerance is its exact value rounded up by one float: 4u relative covers both.
-    assert tolerance[0.5] == pytest.approx((tolerance[0.0] + tolerance[1.0]) / 2, rel=4 * float(U))
+    assert tolerance[0.5] == pytest.approx(
+        (tolerance[0.0] + tolerance[1.0]) / 2, rel=4 * float(U), abs=0
+    )
