@@ -159,7 +159,7 @@ def _sum_up(a: Array) -> Array:
     not underflow, so ``fl(sum) >= (1 - gamma(m)) sum`` for ``m`` terms.
     """
     terms = a.shape[-2] * a.shape[-1]
-    factor = _up_scalar(1 + 2 * _gamma(max(terms, 1)))
+    factor = _up_scalar(1 + 2 * _gamma(terms))
     return _up(_up(a.reshape(-1, terms).sum(axis=1)) * factor)
 
 
@@ -196,7 +196,8 @@ def _evaluate(w1s: Array, w2s: Array, x: X, y: Y, abs_h: Array) -> _Losses:
     y``: ``E_d = E_ypred + u |fl(d)|``; the loss ``sum(d**2)``: squaring and summing ``m = batch
     d_out`` terms in any order round by at most ``gamma(m) sum(fl(d)**2)``, and
     ``|sum(fl(d)**2) - sum(d**2)| <= sum(E_d (2 |fl(d)| + E_d))``. Each underflowing product
-    adds at most 2**-1075.
+    adds at most 2**-1075: ``E_h`` and the first term of ``E_ypred`` add ``2k 2**-1074`` for
+    their ``k = d_in``, ``hidden`` products, the loss ``2m 2**-1074``.
     """
     _, d_in, hidden = w1s.shape
     terms = y.size
@@ -257,7 +258,8 @@ def _grad_error_bound(point: _Point, w2: W2, x: X, y: Y, possibly_active: Hidden
         residual_exact = _up(np.abs(point.y_pred - y) + point.residual_error)
         residual_impl = _up(residual_exact + y_pred_error_impl)
         grad_y_pred_error = _up(2 * _up(y_pred_error_impl + _up(_U * residual_impl)))
-        grad_y_pred_impl = _up(_up(2 * residual_impl) * _UP_FACTOR)
+        # |fl(2 (y_pred - y))| <= 2 (1 + u) residual_impl: one rounding, which _up covers.
+        grad_y_pred_impl = _up(2 * residual_impl)
         grad_w2_error = _up(
             _up(
                 _up(_gamma(batch) * _matmul_up(h_relu_impl.T, grad_y_pred_impl) + 2 * batch * _ETA)
@@ -301,7 +303,7 @@ def _is_robust_tie(x_row: NDArray[np.float64], w1_column: NDArray[np.float64]) -
     """
     products = [Fraction(a) * Fraction(w) for a, w in zip(x_row, w1_column, strict=True)]
     nonzero = [p for p in products if p != 0]
-    if sum(nonzero, Fraction(0)) != 0:
+    if sum(nonzero) != 0:
         return False
     if not nonzero:
         return True
@@ -325,8 +327,10 @@ class _Mask(NamedTuple):
 
 def _classify(point: _Point, abs_h: Hidden, x: X, w1: W1) -> _Mask:
     # The threshold adds 4u |x| @ |w1| to E_h: room for the rounding of perturbed weights in
-    # directional mode, whose movement bound carries a term u |x| @ |w|.
-    with np.errstate(over="ignore", invalid="ignore"):
+    # directional mode, whose movement bound carries a term u |x| @ |w|. Nothing here overflows
+    # (E_h and 4u |x| @ |w1| are far below float64's range where finite); h = E_h = inf, where
+    # x @ w1 overflowed, makes |h| - E_h invalid.
+    with np.errstate(invalid="ignore"):
         threshold = _up(point.h_error + _up(4 * _U * abs_h))
         certain = np.abs(point.h) > threshold
         margin = np.where(certain, np.nextafter(np.abs(point.h) - point.h_error, 0.0), 0.0)
@@ -383,22 +387,22 @@ def _entry_steps(ctx: _EntryContext) -> Grads:
 def _plan_entries(ctx: _EntryContext, rule: float) -> tuple[list[_Plan], list[SkippedEntry]]:
     """Choose each entry's perturbed weights, or the reason why it cannot be judged."""
     steps = _entry_steps(ctx)
-    moved = (ctx.x.T != 0).astype(np.float64)  # (d_in, batch): does w1[a, :] move h[b, :]?
-    uncertain = (~ctx.mask.certain & ~ctx.mask.tie).astype(np.float64)
-    tie = ctx.mask.tie.astype(np.float64)
-    blocked = moved @ uncertain > 0  # (d_in, hidden)
-    tie_up = (ctx.x.T > 0).astype(np.float64) @ tie > 0  # a tie that a step up activates
-    tie_down = (ctx.x.T < 0).astype(np.float64) @ tie > 0  # ... that a step down activates
+    # Boolean matrix products: (d_in, batch) @ (batch, hidden) is True where some row b with
+    # x[b, a] != 0 (or > 0, < 0) has the property at h[b, j].
+    moved = ctx.x.T != 0  # does w1[a, :] move h[b, :]?
+    uncertain = ~ctx.mask.certain & ~ctx.mask.tie
+    blocked = moved @ uncertain  # (d_in, hidden)
+    tie_up = (ctx.x.T > 0) @ ctx.mask.tie  # a tie that a step up activates
+    tie_down = (ctx.x.T < 0) @ ctx.mask.tie  # ... that a step down activates
     plans: list[_Plan] = []
     skipped: list[SkippedEntry] = []
-    for tensor, weights, tensor_steps in zip(("w1", "w2"), (ctx.w1, ctx.w2), steps, strict=True):
+    for tensor, weights, tensor_steps in (("w1", ctx.w1, steps.w1), ("w2", ctx.w2, steps.w2)):
         for raw in np.ndindex(weights.shape):
             entry = (int(raw[0]), int(raw[1]))
             a, j = entry
             at_tie = tensor == "w1" and bool(tie_up[entry] or tie_down[entry])
-            reason = ""
             if tensor == "w1" and blocked[entry]:
-                b = int(np.nonzero(moved[a] * uncertain[:, j])[0][0])
+                b = int(np.nonzero(moved[a] & uncertain[:, j])[0][0])
                 reason = (
                     f"h[{b}, {j}] = {ctx.base.h[b, j]:.3g} is within rounding of 0 "
                     f"(|fl(h) - h| <= {ctx.base.h_error[b, j]:.3g}) and is no exact tie that "
@@ -436,8 +440,9 @@ def _offsets_reason(
     if not all(math.isfinite(v) for v in values):
         return "the step overflows float64"
     offsets = [Fraction(v) - Fraction(weight) for v in values]
-    sides = [offsets[i : i + 2] for i in range(0, len(offsets), 2)]
-    if any(0 in side or side[0] == side[1] for side in sides):
+    # Each side (w + s, w + 2s; w - s, w - 2s) must move, and its two points differ; offsets of
+    # opposite sides have opposite signs, so only a zero could repeat across them.
+    if 0 in offsets or len(set(offsets)) < len(offsets):
         return f"the step is below float64's spacing at w = {weight:.3g}"
     if tensor == "w1":
         # Certify, exactly, that no h[b, j] of certain sign reaches 0 within the offsets.
@@ -472,10 +477,10 @@ def _quadratic_fit(offsets: tuple[Fraction, ...], losses: list[float], errors: l
     For central offsets ``t2 = -t1`` the weight of ``L0`` vanishes.
     """
     t1, t2 = offsets
-    weights = (-(t1 + t2) / (t1 * t2), -t2 / (t1 * (t1 - t2)), -t1 / (t2 * (t2 - t1)))
-    derivative = sum((c * Fraction(v) for c, v in zip(weights, losses, strict=True)), Fraction(0))
-    error = sum((abs(c) * Fraction(e) for c, e in zip(weights, errors, strict=True)), Fraction(0))
-    return _Fit(derivative, error)
+    c0, c1, c2 = (-(t1 + t2) / (t1 * t2), -t2 / (t1 * (t1 - t2)), -t1 / (t2 * (t2 - t1)))
+    l0, l1, l2 = (Fraction(v) for v in losses)
+    e0, e1, e2 = (Fraction(e) for e in errors)
+    return _Fit(c0 * l0 + c1 * l1 + c2 * l2, abs(c0) * e0 + abs(c1) * e1 + abs(c2) * e2)
 
 
 def _check_entries(
@@ -497,7 +502,7 @@ def _check_entries(
             row += 1
     loss_values, loss_errors = np.zeros(0), np.zeros(0)
     if plans:
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore"):  # sums of non-negative finite terms: never invalid
             abs_h = _matmul_up(ctx.abs_x, np.abs(w1s))
         loss_values, loss_errors, _ = _evaluate(w1s, w2s, ctx.x, ctx.y, abs_h)
 
@@ -545,9 +550,8 @@ def _check_entries(
             )
             continue
         tolerance[plan.tensor][plan.entry] = _up_scalar(_to_float(allowed))
-        ratio[plan.tensor][plan.entry] = (
-            _to_float(off / allowed) if allowed > 0 else (0.0 if off == 0 else math.inf)
-        )
+        # allowed > 0: every loss bound is at least 4 * 2**-1074 and every fit weight nonzero.
+        ratio[plan.tensor][plan.entry] = _to_float(off / allowed)
     checked = sum(int(np.count_nonzero(~np.isnan(r))) for r in ratio.values())
     worst = {t: float(np.nanmax(r)) if not np.isnan(r).all() else 0.0 for t, r in ratio.items()}
     return GradcheckReport(
