@@ -12,6 +12,7 @@ The mask, the steps, the plans and the report are checked on hand-built cases wh
 derived by hand in a comment, including the exact text of every reason that the report gives.
 """
 
+import itertools
 import math
 import re
 from collections import Counter
@@ -520,6 +521,38 @@ def test_each_step_is_the_smooth_step_capped_at_a_quarter_of_the_nearest_kink(
             curvature = float(np.sum(ctx.base.h_relu[:, j] ** 2))
             expected = smooth(ctx.loss_scale, curvature, float(w2[j, o]))
             assert steps.w2[j, o] == pytest.approx(expected, rel=STEP_SLACK, abs=0)
+
+
+def assert_w1_steps_stay_below_a_quarter_of_every_kink(case: tst.Case) -> int:
+    """Assert ``4 s |x[b, a]| < margin[b, j]`` exactly for every certain row; return how many."""
+    ctx = context(case)
+    x, _, (w1, _) = case
+    steps = gc._entry_steps(ctx)
+    compared = 0
+    for (a, j), b in itertools.product(np.ndindex(w1.shape), range(len(x))):
+        if ctx.mask.certain[b, j] and x[b, a] != 0:
+            reach = 4 * Fraction(float(steps.w1[a, j])) * abs(Fraction(float(x[b, a])))
+            assert reach < Fraction(float(ctx.mask.margin[b, j])), (a, j, b)
+            compared += 1
+    return compared
+
+
+@given(case=st.one_of(tst.cases(), tst.tie_cases(), tst.wide_magnitude_cases()))
+def test_w1_steps_stay_strictly_below_a_quarter_of_every_kink(case: tst.Case) -> None:
+    # So every offset, at most 4 s from w, keeps |x| times it below the margin: the kink
+    # certificate of _offsets_reason never rejects a step that _entry_steps chose.
+    assert_w1_steps_stay_below_a_quarter_of_every_kink(case)
+
+
+def test_a_w1_step_is_one_float_below_an_exact_quarter() -> None:
+    # x = w1 = w2 = 1, y = 0: h = 1 is certain, the kink is margin / 1 and margin / 4 is exact,
+    # below the smooth step sqrt(1 / 1) = 1; the step is the float just below margin / 4.
+    case = tst.Case(
+        np.array([[1.0]]), np.array([[0.0]]), twolayer.Params(np.ones((1, 1)), np.ones((1, 1)))
+    )
+    assert assert_w1_steps_stay_below_a_quarter_of_every_kink(case) == 1
+    margin = float(context(case).mask.margin[0, 0])
+    assert gc._entry_steps(context(case)).w1[0, 0] == np.nextafter(margin / 4, 0.0)
 
 
 # -- the mask -----------------------------------------------------------------------------------

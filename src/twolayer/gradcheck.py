@@ -380,7 +380,12 @@ def _entry_steps(ctx: _EntryContext) -> Grads:
         room = ctx.mask.margin[None, :, :] / ctx.abs_x.T[:, :, None]
         moves = ctx.mask.certain[None, :, :] & (ctx.abs_x.T[:, :, None] > 0)
         kink = np.min(np.where(moves, room, np.inf), axis=1)
-        steps_w1 = np.minimum(_smooth_steps(ctx.loss_scale, curvature_w1, ctx.w1), kink / 4)
+        # One float below fl(kink / 4): strictly below a quarter of the exact distance
+        # margin / |x|, whatever the division and the quarter rounded to (subnormals too). An
+        # offset |fl(w +- k s) - w| is at most 2 k s <= 4 s (w itself is a float k s away), so
+        # |x| times it stays below margin: _offsets_reason's certificate holds for these steps.
+        quarter = np.nextafter(kink / 4, 0.0)  # where no kink: the largest float, not inf
+        steps_w1 = np.minimum(_smooth_steps(ctx.loss_scale, curvature_w1, ctx.w1), quarter)
     return Grads(steps_w1, _smooth_steps(ctx.loss_scale, curvature_w2, ctx.w2))
 
 
