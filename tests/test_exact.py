@@ -267,6 +267,22 @@ def test_from_float64_is_exact_and_canonical(values: NDArray[np.float64]) -> Non
         assert result.exponent == 0
 
 
+@given(
+    mantissas=st.lists(st.integers(-(2**200), 2**200), min_size=1, max_size=6),
+    exponent=st.integers(-400, 40),
+)
+def test_to_fractions_gives_each_value_in_lowest_terms(mantissas: list[int], exponent: int) -> None:
+    # Fraction's own equality and hashing assume lowest terms, with a positive denominator.
+    value = exact.Dyadic(np.array(mantissas, dtype=object), exponent)
+    result = exact.to_fractions(value).tolist()
+    scale = Fraction(2) ** exponent
+    assert result == [m * scale for m in mantissas]
+    for q in result:
+        assert type(q) is Fraction
+        assert q.denominator > 0
+        assert math.gcd(q.numerator, q.denominator) == 1
+
+
 def test_the_dyadic_step_holds_python_integers() -> None:
     # Dyadic's contract (object arrays of Python ints), for every field, the 0-d loss included.
     params = twolayer.Params(np.array([[1.0, -1.0]]), np.array([[2.0], [3.0]]))

@@ -13,6 +13,8 @@ made no rounding error at all; ``twolayer.bounds`` says how far a real computati
 """
 
 import math
+import numbers
+from collections.abc import Callable
 from fractions import Fraction
 from typing import NamedTuple, cast, overload
 
@@ -155,10 +157,30 @@ def _transpose(a: Dyadic) -> Dyadic:
     return Dyadic(a.mantissas.T, a.exponent)
 
 
+class _Ratio:
+    """A numerator and a denominator in lowest terms, for ``Fraction`` to copy."""
+
+    __slots__ = ("denominator", "numerator")
+
+    def __init__(self, numerator: int, denominator: int) -> None:
+        self.numerator = numerator
+        self.denominator = denominator
+
+
+# Fraction(r) of a numbers.Rational r takes r's numerator and denominator as they are, without
+# the gcd that Fraction(n, d) computes. _fraction_of reduces them first, so the Fraction is the
+# same either way: this only makes the thousands that exact.step hands out faster to build.
+numbers.Rational.register(_Ratio)
+_rational = cast(Callable[[int, int], numbers.Rational], _Ratio)  # what the registration says
+
+
 def _fraction_of(mantissa: int, exponent: int) -> Fraction:
+    """``mantissa * 2**exponent`` as a ``Fraction``: the power of two divides out exactly."""
     if exponent >= 0:
         return Fraction(mantissa << exponent)
-    return Fraction(mantissa, 1 << -exponent)
+    shift = -exponent
+    zeros = min((mantissa & -mantissa).bit_length() - 1, shift) if mantissa else shift
+    return Fraction(_rational(mantissa >> zeros, 1 << (shift - zeros)))
 
 
 def _scalar_fraction(value: Dyadic) -> Fraction:
@@ -172,8 +194,32 @@ def to_fractions(value: Dyadic) -> NDArray[np.object_]:
     if value.exponent >= 0:
         out.flat[:] = [Fraction(m << value.exponent) for m in mantissas]
     else:
-        denominator = 1 << -value.exponent
-        out.flat[:] = [Fraction(m, denominator) for m in mantissas]
+        # _fraction_of, written out: this loop builds thousands of Fractions per exact.step.
+        shift, zero = -value.exponent, Fraction(0)
+        out.flat[:] = [
+            Fraction(_rational(m >> (z := min((m & -m).bit_length() - 1, shift)), 1 << (shift - z)))
+            if m
+            else zero
+            for m in mantissas
+        ]
+    out.flags.writeable = False
+    return out
+
+
+def _to_fractions_sharing(
+    value: Dyadic, source: Dyadic, fractions: NDArray[np.object_]
+) -> NDArray[np.object_]:
+    """``to_fractions(value)``, taking the ``Fraction`` of ``source`` where the values are equal.
+
+    Fractions are immutable, so two arrays may hold the same objects: ``h_relu`` is ``h`` or 0
+    entry by entry, ``grad_h`` mostly ``grad_h_relu`` or 0, and each shared entry saves building
+    one ``Fraction``.
+    """
+    left, right, _ = _aligned(value, source)
+    shared = left == right
+    out = np.where(shared, fractions, np.full(shared.shape, Fraction(0), dtype=object))
+    for index in zip(*np.nonzero(~shared & (value.mantissas != 0)), strict=True):
+        out[index] = _fraction_of(int(value.mantissas[index]), value.exponent)
     out.flags.writeable = False
     return out
 
@@ -309,15 +355,16 @@ def step(
     rule = check_relu_grad_at_zero(relu_grad_at_zero)
     checked_mask = _check_mask(mask, sizes)
     values = dyadic_step(w1, w2, x, y, rate, rule, checked_mask)
+    h, grad_h_relu = to_fractions(values.h), to_fractions(values.grad_h_relu)
     return ExactStep(
-        h=to_fractions(values.h),
-        h_relu=to_fractions(values.h_relu),
+        h=h,
+        h_relu=_to_fractions_sharing(values.h_relu, values.h, h),
         y_pred=to_fractions(values.y_pred),
         loss=_scalar_fraction(values.loss),
         grad_y_pred=to_fractions(values.grad_y_pred),
         grad_w2=to_fractions(values.grad_w2),
-        grad_h_relu=to_fractions(values.grad_h_relu),
-        grad_h=to_fractions(values.grad_h),
+        grad_h_relu=grad_h_relu,
+        grad_h=_to_fractions_sharing(values.grad_h, values.grad_h_relu, grad_h_relu),
         grad_w1=to_fractions(values.grad_w1),
         w1_next=to_fractions(values.w1_next),
         w2_next=to_fractions(values.w2_next),
