@@ -216,10 +216,9 @@ def _to_fractions_sharing(
     one ``Fraction``.
     """
     left, right, _ = _aligned(value, source)
-    shared = left == right
-    out = np.where(shared, fractions, np.full(shared.shape, Fraction(0), dtype=object))
-    for index in zip(*np.nonzero(~shared & (value.mantissas != 0)), strict=True):
-        out[index] = _fraction_of(int(value.mantissas[index]), value.exponent)
+    differ = left != right
+    out = fractions.copy()
+    out[differ] = to_fractions(Dyadic(value.mantissas[differ], value.exponent))
     out.flags.writeable = False
     return out
 
