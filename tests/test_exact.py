@@ -283,6 +283,17 @@ def test_to_fractions_gives_each_value_in_lowest_terms(mantissas: list[int], exp
         assert math.gcd(q.numerator, q.denominator) == 1
 
 
+def test_equal_values_share_their_fraction_objects() -> None:
+    # h_relu is h where a unit is active and grad_h is grad_h_relu there (factor 1): the same
+    # immutable Fraction objects, built once. h = [[1/2, -1/2]]: unit 0 active, unit 1 not.
+    params = twolayer.Params(np.array([[1.0, -1.0]]), np.array([[2.0], [3.0]]))
+    result = exact.step(params, np.array([[0.5]]), np.array([[0.25]]), 0.125)
+    assert result.h_relu[0, 0] is result.h[0, 0]
+    assert result.grad_h[0, 0] is result.grad_h_relu[0, 0]
+    assert result.h_relu[0, 1] == 0
+    assert result.grad_h[0, 1] == 0
+
+
 def test_the_dyadic_step_holds_python_integers() -> None:
     # Dyadic's contract (object arrays of Python ints), for every field, the 0-d loss included.
     params = twolayer.Params(np.array([[1.0, -1.0]]), np.array([[2.0], [3.0]]))
