@@ -346,8 +346,9 @@ def seed_run_section(rounds: int) -> dict[str, object]:
 def reference_section(rounds: int) -> dict[str, object]:
     """One exact step and one directional gradcheck, against one step of the seed loop.
 
-    The seed loop runs ``BASELINE_STEPS`` steps at the same dims in the same rounds; one step of
-    it is that median over ``BASELINE_STEPS`` (a single step alone is mostly start-up).
+    The seed loop runs ``BASELINE_STEPS`` steps at the same dims in the same rounds (one
+    interleaved group per dims); one step of it is that median over ``BASELINE_STEPS`` (a single
+    step alone is mostly start-up).
     """
     candidates = {
         f"exact.step {tuple(SMALL_DIMS)}": (SMALL_DIMS, exact_step_thunk(SMALL_DIMS)),
@@ -358,14 +359,18 @@ def reference_section(rounds: int) -> dict[str, object]:
             gradcheck_directional_thunk(twolayer.SEED_DIMS),
         ),
     }
-    thunks: dict[str, Thunk] = {}
+    # One interleaved group per dims, each with its own seed loop: the seed dims' loop keeps
+    # BLAS threads busy on the other core, which would slow the small dims' pure-Python rows.
+    groups: dict[twolayer.Dims, dict[str, Thunk]] = {}
     baseline_of: dict[str, str] = {}
     for name, (dims, thunk) in candidates.items():
         baseline = f"seed loop {tuple(dims)}"
-        thunks.setdefault(baseline, seed_loop_thunk(make_problem(dims, BASELINE_STEPS)))
-        thunks[name] = thunk
+        group = groups.setdefault(
+            dims, {baseline: seed_loop_thunk(make_problem(dims, BASELINE_STEPS))}
+        )
+        group[name] = thunk
         baseline_of[name] = baseline
-    times = interleave(thunks, rounds)
+    times = {name: t for group in groups.values() for name, t in interleave(group, rounds).items()}
     median_ms = {name: statistics.median(t) for name, t in times.items()}
     step_ms = {name: ms / BASELINE_STEPS for name, ms in median_ms.items()}
     works = dict.fromkeys(times, "1 call") | dict.fromkeys(
