@@ -22,19 +22,7 @@ import twolayer
 from twolayer import bounds, exact
 from twolayer import strategies as tst
 
-FIELDS = (
-    "h",
-    "h_relu",
-    "y_pred",
-    "loss",
-    "grad_y_pred",
-    "grad_w2",
-    "grad_h_relu",
-    "grad_h",
-    "grad_w1",
-    "w1_next",
-    "w2_next",
-)
+FIELDS = exact.ExactStep._fields  # every value of a step, each of which StepBounds bounds
 
 TIGHTNESS_LIMIT = 1e-12  # the bar: median bound / |exact| on well-conditioned entries
 CONDITION_LIMIT = 16.0  # an entry with sum(|terms|) / |exact| above this counts as cancelled

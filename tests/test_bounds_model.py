@@ -61,19 +61,7 @@ ABSOLUTE_SLACK = ROUND_UPS * (MAX_SIZE * 4 + 1) ** 5 * ETA64
 # than this add time, not cases (the counts at their ends show each kind drawn).
 ENOUGH_EXAMPLES = 100
 
-FIELDS = (
-    "h",
-    "h_relu",
-    "y_pred",
-    "loss",
-    "grad_y_pred",
-    "grad_w2",
-    "grad_h_relu",
-    "grad_h",
-    "grad_w1",
-    "w1_next",
-    "w2_next",
-)
+FIELDS = exact.ExactStep._fields  # every value of a step, each of which StepBounds bounds
 
 
 # -- the model, exactly -------------------------------------------------------------------------

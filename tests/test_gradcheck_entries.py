@@ -537,11 +537,17 @@ def assert_w1_steps_stay_below_a_quarter_of_every_kink(case: tst.Case) -> int:
     return compared
 
 
-@given(case=st.one_of(tst.cases(), tst.tie_cases(), tst.wide_magnitude_cases()))
-def test_w1_steps_stay_strictly_below_a_quarter_of_every_kink(case: tst.Case) -> None:
+def test_w1_steps_stay_strictly_below_a_quarter_of_every_kink() -> None:
     # So every offset, at most 4 s from w, keeps |x| times it below the margin: the kink
     # certificate of _offsets_reason never rejects a step that _entry_steps chose.
-    assert_w1_steps_stay_below_a_quarter_of_every_kink(case)
+    compared: list[int] = []
+
+    @given(case=st.one_of(tst.cases(), tst.tie_cases(), tst.wide_magnitude_cases()))
+    def check(case: tst.Case) -> None:
+        compared.append(assert_w1_steps_stay_below_a_quarter_of_every_kink(case))
+
+    check()
+    assert sum(compared) > len(compared), compared  # more than one certain row a case, on average
 
 
 def test_a_w1_step_is_one_float_below_an_exact_quarter() -> None:
