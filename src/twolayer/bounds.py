@@ -54,6 +54,8 @@ from twolayer import exact
 from twolayer.shapes import (
     W1,
     W2,
+    BoolArray,
+    Float64Array,
     Hidden,
     Params,
     Sizes,
@@ -71,11 +73,11 @@ __all__ = ["ARITHMETIC", "ARITHMETICS", "Arithmetic", "StepBounds", "round_up", 
 ARITHMETICS = ("float64", "float32", "tf32", "bf16")
 """The arithmetics that ``step_bounds`` models, by name (see ``ARITHMETIC``)."""
 
-Uncertain = Bool[NDArray[np.bool_], "batch hidden"]  # True where the ReLU mask is not certain
-Left = Float64[NDArray[np.float64], "rows inner"]  # the left factor of a product being bounded
-Right = Float64[NDArray[np.float64], "inner cols"]  # its right factor
-Product = Float64[NDArray[np.float64], "rows cols"]  # the product's shape
-Values = Float64[NDArray[np.float64], "..."]  # a bound being evaluated, any shape
+Uncertain = Bool[BoolArray, "batch hidden"]  # True where the ReLU mask is not certain
+Left = Float64[Float64Array, "rows inner"]  # the left factor of a product being bounded
+Right = Float64[Float64Array, "inner cols"]  # its right factor
+Product = Float64[Float64Array, "rows cols"]  # the product's shape
+Values = Float64[Float64Array, "..."]  # a bound being evaluated, any shape
 
 
 class Arithmetic(NamedTuple):

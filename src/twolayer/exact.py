@@ -25,7 +25,9 @@ from numpy.typing import NDArray
 from twolayer.shapes import (
     W1,
     W2,
+    BoolArray,
     Grads,
+    ObjectArray,
     Params,
     Sizes,
     X,
@@ -51,12 +53,12 @@ __all__ = [
     "value_and_grad",
 ]
 
-ExactX = Shaped[NDArray[np.object_], "batch d_in"]  # exact values shaped like x
-ExactY = Shaped[NDArray[np.object_], "batch d_out"]  # y_pred, grad_y_pred as Fractions
-ExactW1 = Shaped[NDArray[np.object_], "d_in hidden"]  # grad_w1, w1_next as Fractions
-ExactW2 = Shaped[NDArray[np.object_], "hidden d_out"]  # grad_w2, w2_next as Fractions
-ExactHidden = Shaped[NDArray[np.object_], "batch hidden"]  # h, h_relu, grad_h_relu, grad_h
-Mask = Bool[NDArray[np.bool_], "batch hidden"]  # True where a hidden unit is taken as active
+ExactX = Shaped[ObjectArray, "batch d_in"]  # exact values shaped like x
+ExactY = Shaped[ObjectArray, "batch d_out"]  # y_pred, grad_y_pred as Fractions
+ExactW1 = Shaped[ObjectArray, "d_in hidden"]  # grad_w1, w1_next as Fractions
+ExactW2 = Shaped[ObjectArray, "hidden d_out"]  # grad_w2, w2_next as Fractions
+ExactHidden = Shaped[ObjectArray, "batch hidden"]  # h, h_relu, grad_h_relu, grad_h
+Mask = Bool[BoolArray, "batch hidden"]  # True where a hidden unit is taken as active
 
 
 class ExactStep(NamedTuple):

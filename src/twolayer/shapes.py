@@ -8,7 +8,7 @@ words: the argument, the expected shape in axis names, and what arrived.
 
 import math
 import numbers
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from jaxtyping import Float64
@@ -17,12 +17,20 @@ from numpy.typing import NDArray
 AXES = ("batch", "d_in", "hidden", "d_out")
 """The axis names, in the order of ``Dims``."""
 
-X = Float64[NDArray[np.float64], "batch d_in"]  # inputs x, one row per sample
-Y = Float64[NDArray[np.float64], "batch d_out"]  # targets y; also y_pred and grad_y_pred
-W1 = Float64[NDArray[np.float64], "d_in hidden"]  # input -> hidden weights; also grad_w1
-W2 = Float64[NDArray[np.float64], "hidden d_out"]  # hidden -> output weights; also grad_w2
-Hidden = Float64[NDArray[np.float64], "batch hidden"]  # h, h_relu, grad_h_relu, grad_h
-Losses = Float64[NDArray[np.float64], " steps"]  # one loss per training step
+# The array types inside the shape annotations: ``NDArray[np.float64]`` spelled out. numpy 2.5
+# made ``NDArray`` a ``typing.TypeAliasType``, and jaxtyping (0.3.11) cannot subscript one
+# (``Float64[Float64Array, ...]`` raises "issubclass() arg 1 must be a class" at import);
+# ``np.ndarray[...]`` is the same type to a type checker, and its origin is a class to jaxtyping.
+Float64Array = np.ndarray[tuple[Any, ...], np.dtype[np.float64]]
+BoolArray = np.ndarray[tuple[Any, ...], np.dtype[np.bool_]]
+ObjectArray = np.ndarray[tuple[Any, ...], np.dtype[np.object_]]
+
+X = Float64[Float64Array, "batch d_in"]  # inputs x, one row per sample
+Y = Float64[Float64Array, "batch d_out"]  # targets y; also y_pred and grad_y_pred
+W1 = Float64[Float64Array, "d_in hidden"]  # input -> hidden weights; also grad_w1
+W2 = Float64[Float64Array, "hidden d_out"]  # hidden -> output weights; also grad_w2
+Hidden = Float64[Float64Array, "batch hidden"]  # h, h_relu, grad_h_relu, grad_h
+Losses = Float64[Float64Array, " steps"]  # one loss per training step
 
 RELU_GRAD_AT_ZERO_CHOICES = (0.0, 0.5, 1.0)
 """The legal values of ``relu_grad_at_zero``: the derivative of ReLU taken at an exact zero."""
