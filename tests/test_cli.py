@@ -273,6 +273,41 @@ def test_check_judges_a_results_file(capsys: pytest.CaptureFixture[str], tmp_pat
     assert err.count("\n") == 1
 
 
+# Runs the command line in a fresh interpreter in which hypothesis cannot be imported.
+WITHOUT_HYPOTHESIS = """
+import sys
+sys.modules["hypothesis"] = None  # import hypothesis now raises ImportError
+from twolayer.cli import main
+status = main(sys.argv[1:])
+assert not [name for name in sys.modules if name.startswith("hypothesis.")], "hypothesis imported"
+sys.exit(status)
+"""
+
+
+def test_a_results_file_is_judged_without_hypothesis(tmp_path: Path) -> None:
+    """Only ``--impl`` draws cases; ``--results`` needs no hypothesis, and says so by working."""
+    from twolayer import conformance, zoo  # noqa: PLC0415 (as above)
+
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(conformance.results_document(zoo.reference_step)))
+    command = [sys.executable, "-c", WITHOUT_HYPOTHESIS, "check"]
+    judged = subprocess.run(
+        [*command, "--results", str(good)], capture_output=True, text=True, check=False
+    )
+    assert (judged.returncode, judged.stderr) == (0, "")
+    assert ": conforms (arithmetic float64" in judged.stdout
+    assert "41 frozen" in judged.stdout
+    drawn = subprocess.run(
+        [*command, "--impl", "twolayer.zoo:reference_step"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (drawn.returncode, drawn.stdout) == (2, "")
+    assert drawn.stderr.count("\n") == 1
+    assert "hypothesis, which is not installed" in drawn.stderr
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

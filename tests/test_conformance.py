@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 
 import twolayer
 from twolayer import conformance, vectors, zoo
+from twolayer import strategies as tst
 from twolayer.shapes import Params
 
 Outputs = dict[str, object]
@@ -34,7 +35,7 @@ Step = Callable[
 
 # A few drawn cases where the point is the frozen ones or the failure's report, not the search.
 FEW = 20
-# Enough drawn cases that half of them carry an exact tie of h (see drawn_cases).
+# Enough drawn cases that half of them carry an exact tie of h (see strategies.judge_cases).
 SOME = 60
 ARITHMETICS = ("float64", "float32", "tf32", "bf16")
 
@@ -393,9 +394,9 @@ GRID_FORMAT = {"float64": "float64", "float32": "float32", "tf32": "float32", "b
 def test_drawn_cases_lie_on_the_grid_and_within_the_range(
     arithmetic: str, data: st.DataObject
 ) -> None:
-    case = data.draw(conformance.drawn_cases(arithmetic))
+    case = data.draw(tst.judge_cases(arithmetic))
     assert conformance.applies(case, arithmetic)
-    value = data.draw(conformance.grid_values(arithmetic))
+    value = data.draw(tst.grid_values(arithmetic))
     assert twolayer.exact.round_to(value, GRID_FORMAT[arithmetic]) == value
 
 

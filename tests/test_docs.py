@@ -9,6 +9,9 @@ to the code that ships.
 import ast
 import json
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,11 +69,47 @@ def test_every_line_that_the_derivation_quotes_is_in_the_code() -> None:
     assert missing == []
 
 
-def test_the_readme_python_examples_run() -> None:
-    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
-    assert blocks
-    for block in blocks:
-        exec(compile(block, "README.md", "exec"), {})
+@pytest.fixture(scope="module")
+def plain_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The interpreter of a fresh virtual environment with ``pip install <this checkout>``.
+
+    No extras and no dependency groups: what a user gets from ``pip install twolayer``. uv makes
+    it where uv is on PATH (the nox sessions' backend), the standard venv and pip otherwise.
+    """
+    venv = tmp_path_factory.mktemp("plain") / "venv"
+    python = venv / "bin" / "python"
+    uv = shutil.which("uv")
+    if uv is not None:
+        subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
+        install = [uv, "pip", "install", "--quiet", "--python", str(python), str(ROOT)]
+    else:
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        install = [str(python), "-m", "pip", "install", "--quiet", str(ROOT)]
+    subprocess.run(install, check=True)
+    return python
+
+
+def test_the_readme_python_examples_run_after_a_plain_install(
+    plain_python: Path, tmp_path: Path
+) -> None:
+    """Every ``python`` block of the README, in order, in one fresh process of a plain install.
+
+    The install is shown to be plain: the test dependencies (pytest, matplotlib) are absent.
+    """
+    blocks = PYTHON_BLOCK.findall((ROOT / "README.md").read_text())
+    assert len(blocks) >= 3
+    absent = "import importlib.util as u; print([u.find_spec(n) for n in ('pytest', 'matplotlib')])"
+    probe = subprocess.run(
+        [plain_python, "-c", absent], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    assert probe.stdout.strip() == "[None, None]"
+    for number, block in enumerate(blocks):
+        script = tmp_path / f"readme_block_{number}.py"
+        script.write_text(block)
+        ran = subprocess.run(
+            [plain_python, str(script)], capture_output=True, text=True, check=False, cwd=tmp_path
+        )
+        assert ran.returncode == 0, f"README block {number}:\n{block}\n{ran.stderr}"
 
 
 def cited_tests(text: str) -> list[tuple[str, str]]:

@@ -7,6 +7,7 @@ that exists without ``--force``). Every error is one line on stderr, never a tra
 import argparse
 import contextlib
 import hashlib
+import importlib.util
 import io
 import json
 import math
@@ -363,7 +364,7 @@ def check_plot_png(report: object) -> bytes:
     is drawn at the floor of the plot, an infinite one at its ceiling, so that every judged
     case shows.
     """
-    conformance = _conformance()
+    conformance = _conformance(draws=False)
     if not isinstance(report, conformance.ConformanceReport):
         raise TypeError(f"report must be a ConformanceReport; got {type(report).__qualname__}")
     pyplot = _pyplot()
@@ -490,20 +491,24 @@ def _read(path: Path, what: str) -> bytes:
         raise UsageError(f"cannot read the {what} {path}: {error.strerror}") from None
 
 
-def _conformance() -> ModuleType:
-    """Return twolayer.conformance, or raise ``UsageError`` if hypothesis is missing."""
-    try:
-        from twolayer import conformance  # noqa: PLC0415 (it needs hypothesis: on demand)
-    except ImportError as error:
+def _conformance(*, draws: bool) -> ModuleType:
+    """Return twolayer.conformance; if it will draw cases, check first that hypothesis imports.
+
+    hypothesis is a dependency of twolayer, so only a broken environment lacks it (an install with
+    ``--no-deps``, say); judging a results file never needs it.
+    """
+    from twolayer import conformance  # noqa: PLC0415 (on demand: train needs none of it)
+
+    if draws and importlib.util.find_spec("hypothesis") is None:
         raise UsageError(
-            f"twolayer check needs {error.name}, which is not installed: "
-            "pip install 'twolayer[testing]'"
-        ) from None
+            "twolayer check --impl draws its cases with hypothesis, which is not installed "
+            "(it is a dependency of twolayer): pip install hypothesis"
+        )
     return conformance
 
 
 def _check(args: argparse.Namespace) -> int:
-    conformance = _conformance()
+    conformance = _conformance(draws=args.impl is not None and args.max_examples > 0)
     if args.suite is not None and args.results is None:
         raise UsageError("--suite goes with --results")
     if args.plot is not None:

@@ -23,22 +23,18 @@ import importlib
 import importlib.resources
 import math
 import re
-import struct
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from fractions import Fraction
 from functools import cache
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
-from hypothesis import HealthCheck, Phase, Verbosity, given, settings
-from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 from twolayer import bounds, exact, vectors
 from twolayer.network import backward_values, forward
 from twolayer.shapes import (
-    Dims,
     Params,
     check_count,
     check_relu_grad_at_zero,
@@ -87,9 +83,6 @@ DRAWN = "hypothesis"
 
 # Drawn magnitudes lie in [2**-4, 2**5]: with at most 3 entries an axis, no value of the step
 # comes near overflow or underflow in any arithmetic, where the bounds would not hold.
-_DRAWN_LOW, _DRAWN_HIGH = 2.0**-4, 2.0**5
-_DRAWN_LEARNING_RATE_LOW, _DRAWN_LEARNING_RATE_HIGH = 2.0**-10, 0.5
-_DRAWN_MAX_SIZE = 3
 _SNIPPET_MAX_ENTRIES = 400  # a case with more is loaded from the suite, not written out
 _RANGE_MARGIN = 2.0**64  # as twolayer.vectors: values keep this far from a format's limits
 _F64_UNIT = 2.0**-53
@@ -741,101 +734,6 @@ def _frozen_references(
     return tuple(references), skipped
 
 
-# -- drawn cases -------------------------------------------------------------------------------
-
-
-def _bf16(value: float) -> float:
-    """Round a float32 number to bfloat16 (its top 16 bits), to nearest, ties to even."""
-    (bits,) = struct.unpack("<I", struct.pack("<f", value))
-    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
-    (rounded,) = struct.unpack("<f", struct.pack("<I", bits))
-    return float(rounded)
-
-
-def _zero_below(low: float) -> Callable[[float], float]:
-    def snap(value: float) -> float:
-        return value if abs(value) >= low else 0.0
-
-    return snap
-
-
-def grid_values(
-    arithmetic: str, low: float = _DRAWN_LOW, high: float = _DRAWN_HIGH
-) -> st.SearchStrategy[float]:
-    """Draw values on the arithmetic's input grid, 0 or of magnitude in ``[low, high]``.
-
-    float64 for ``"float64"``, float32 for ``"float32"`` and ``"tf32"``, bfloat16 for
-    ``"bf16"``. Half are the integers -3 to 3, which make exact zeros of ``h`` common; the
-    others have every significant bit of the format free. Shrinks towards 0 and small integers.
-    """
-    width: Literal[32, 64] = 64 if arithmetic == "float64" else 32
-    generic = st.floats(-high, high, width=width)
-    if arithmetic == "bf16":
-        generic = generic.map(_bf16)
-    return generic.map(_zero_below(low))
-
-
-def _drawn_case(
-    dims: Dims,
-    x: NDArray[np.float64],
-    y: NDArray[np.float64],
-    w1: NDArray[np.float64],
-    w2: NDArray[np.float64],
-    learning_rate: float,
-    tie_column: int | None,
-) -> CaseInputs:
-    """The case of ``dims`` cut from the top-left corners of square ``x, y, w1, w2``.
-
-    With ``tie_column``, that column of ``w1`` (modulo ``hidden``) is 0, so ``h`` is 0 there.
-    """
-    batch, d_in, hidden, d_out = dims
-    w1 = w1[:d_in, :hidden].copy()
-    if tie_column is not None:
-        w1[:, tie_column % hidden] = 0.0
-    return CaseInputs(
-        id=0,
-        comment="drawn by hypothesis",
-        flags=(),
-        relu_grad_at_zero=1.0,
-        x=frozen(x[:batch, :d_in].copy()),
-        y=frozen(y[:batch, :d_out].copy()),
-        w1=frozen(w1),
-        w2=frozen(w2[:hidden, :d_out].copy()),
-        learning_rate=learning_rate,
-    )
-
-
-@cache
-def drawn_cases(arithmetic: str) -> st.SearchStrategy[CaseInputs]:
-    """Draw the judge's cases for ``arithmetic``: every axis 1 to 3, values on its grid.
-
-    Half of them have a column of ``w1`` set to 0, so that ``h`` is exactly 0 there with no
-    rounding to excuse a difference: the tie convention is tested, not assumed. The arrays are
-    drawn at the largest size and cut to the dims drawn, so that hypothesis shrinks the dims
-    without disturbing the values (a flatmap from dims to arrays shrinks poorly).
-    """
-    values = grid_values(arithmetic)
-    learning_rate = st.one_of(
-        grid_values(arithmetic, _DRAWN_LEARNING_RATE_LOW, _DRAWN_LEARNING_RATE_HIGH).map(abs),
-        st.just(0.0),
-    )
-    side = _DRAWN_MAX_SIZE
-    square = st.lists(values, min_size=side * side, max_size=side * side).map(
-        lambda flat: np.array(flat, dtype=np.float64).reshape(side, side)
-    )
-    size = st.integers(1, side)
-    return st.builds(
-        _drawn_case,
-        st.builds(Dims, size, size, size, size),
-        square,
-        square,
-        square,
-        square,
-        learning_rate,
-        st.one_of(st.none(), st.integers(0, side - 1)),
-    )
-
-
 # -- running the judge -------------------------------------------------------------------------
 
 
@@ -895,6 +793,12 @@ def _run_drawn(judge: _Judge, tally: _Tally, max_examples: int) -> None:
             last.append(verdict.failure)
             raise _RejectedCaseError(verdict.failure)
 
+    # hypothesis is imported here, not at the top: judging frozen cases and results files needs
+    # none of it, and a plain `import twolayer.conformance` stays quick.
+    from hypothesis import HealthCheck, Phase, Verbosity, given, settings  # noqa: PLC0415
+
+    from twolayer.strategies import judge_cases  # noqa: PLC0415 (it imports hypothesis)
+
     run = settings(
         max_examples=max_examples,
         database=None,
@@ -905,7 +809,7 @@ def _run_drawn(judge: _Judge, tally: _Tally, max_examples: int) -> None:
         verbosity=Verbosity.quiet,
         phases=(Phase.generate, Phase.shrink),
         suppress_health_check=list(HealthCheck),
-    )(given(drawn_cases(judge.arithmetic))(judge_one))
+    )(given(judge_cases(judge.arithmetic))(judge_one))
     try:
         run()
     except _RejectedCaseError as rejected:  # hypothesis re-raises the shrunk case's failure last

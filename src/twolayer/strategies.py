@@ -1,18 +1,23 @@
 """Hypothesis strategies for the seed's network, public for other projects' tests.
 
-Needs hypothesis (``pip install twolayer[testing]``). Each strategy's docstring says what it
-draws. Every case is a ``Case(x, y, params)`` of float64 arrays with consistent axes
-``batch d_in hidden d_out``, writeable (so that a test can check they were not mutated).
+hypothesis is a dependency of twolayer: the judge draws its cases from ``judge_cases`` here.
+Each strategy's docstring says what it draws. Every case is a ``Case(x, y, params)`` of float64
+arrays with consistent axes ``batch d_in hidden d_out``, writeable (so that a test can check they
+were not mutated).
 """
 
-from typing import NamedTuple
+import struct
+from collections.abc import Callable
+from functools import cache
+from typing import Literal, NamedTuple
 
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from numpy.typing import NDArray
 
-from twolayer.shapes import Dims, Params, X, Y
+from twolayer.shapes import Dims, Params, X, Y, frozen
+from twolayer.vectors import CaseInputs
 
 __all__ = [
     "Case",
@@ -26,7 +31,9 @@ __all__ = [
     "float32_cases",
     "float32_values",
     "float64_values",
+    "grid_values",
     "integer_cases",
+    "judge_cases",
     "learning_rates",
     "tie_cases",
     "wide_magnitude_cases",
@@ -275,4 +282,103 @@ def learning_rates() -> st.SearchStrategy[float]:
         st.just(0.0),
         st.integers(-20, 0).map(lambda exponent: float(np.ldexp(1.0, exponent))),
         st.floats(0.0, 1.0),
+    )
+
+
+# -- the judge's cases (twolayer.conformance draws them) -------------------------------------------
+
+_JUDGE_LOW, _JUDGE_HIGH = 2.0**-4, 2.0**5
+_JUDGE_LEARNING_RATE_LOW, _JUDGE_LEARNING_RATE_HIGH = 2.0**-10, 0.5
+_JUDGE_MAX_SIZE = 3
+
+
+def _bf16_scalar(value: float) -> float:
+    """Round a float32 number to bfloat16 (its top 16 bits), to nearest, ties to even."""
+    (bits,) = struct.unpack("<I", struct.pack("<f", value))
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+    (rounded,) = struct.unpack("<f", struct.pack("<I", bits))
+    return float(rounded)
+
+
+def _zero_below(low: float) -> Callable[[float], float]:
+    def snap(value: float) -> float:
+        return value if abs(value) >= low else 0.0
+
+    return snap
+
+
+def grid_values(
+    arithmetic: str, low: float = _JUDGE_LOW, high: float = _JUDGE_HIGH
+) -> st.SearchStrategy[float]:
+    """Draw values on the arithmetic's input grid, 0 or of magnitude in ``[low, high]``.
+
+    float64 for ``"float64"``, float32 for ``"float32"`` and ``"tf32"``, bfloat16 for
+    ``"bf16"``. Half are the integers -3 to 3, which make exact zeros of ``h`` common; the
+    others have every significant bit of the format free. Shrinks towards 0 and small integers.
+    """
+    width: Literal[32, 64] = 64 if arithmetic == "float64" else 32
+    generic = st.floats(-high, high, width=width)
+    if arithmetic == "bf16":
+        generic = generic.map(_bf16_scalar)
+    return generic.map(_zero_below(low))
+
+
+def _drawn_case(
+    dims: Dims,
+    x: NDArray[np.float64],
+    y: NDArray[np.float64],
+    w1: NDArray[np.float64],
+    w2: NDArray[np.float64],
+    learning_rate: float,
+    tie_column: int | None,
+) -> CaseInputs:
+    """The case of ``dims`` cut from the top-left corners of square ``x, y, w1, w2``.
+
+    With ``tie_column``, that column of ``w1`` (modulo ``hidden``) is 0, so ``h`` is 0 there.
+    """
+    batch, d_in, hidden, d_out = dims
+    w1 = w1[:d_in, :hidden].copy()
+    if tie_column is not None:
+        w1[:, tie_column % hidden] = 0.0
+    return CaseInputs(
+        id=0,
+        comment="drawn by hypothesis",
+        flags=(),
+        relu_grad_at_zero=1.0,
+        x=frozen(x[:batch, :d_in].copy()),
+        y=frozen(y[:batch, :d_out].copy()),
+        w1=frozen(w1),
+        w2=frozen(w2[:hidden, :d_out].copy()),
+        learning_rate=learning_rate,
+    )
+
+
+@cache
+def judge_cases(arithmetic: str) -> st.SearchStrategy[CaseInputs]:
+    """Draw the judge's cases for ``arithmetic``: every axis 1 to 3, values on its grid.
+
+    Half of them have a column of ``w1`` set to 0, so that ``h`` is exactly 0 there with no
+    rounding to excuse a difference: the tie convention is tested, not assumed. The arrays are
+    drawn at the largest size and cut to the dims drawn, so that hypothesis shrinks the dims
+    without disturbing the values (a flatmap from dims to arrays shrinks poorly).
+    """
+    values = grid_values(arithmetic)
+    learning_rate = st.one_of(
+        grid_values(arithmetic, _JUDGE_LEARNING_RATE_LOW, _JUDGE_LEARNING_RATE_HIGH).map(abs),
+        st.just(0.0),
+    )
+    side = _JUDGE_MAX_SIZE
+    square = st.lists(values, min_size=side * side, max_size=side * side).map(
+        lambda flat: np.array(flat, dtype=np.float64).reshape(side, side)
+    )
+    size = st.integers(1, side)
+    return st.builds(
+        _drawn_case,
+        st.builds(Dims, size, size, size, size),
+        square,
+        square,
+        square,
+        square,
+        learning_rate,
+        st.one_of(st.none(), st.integers(0, side - 1)),
     )
