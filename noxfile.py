@@ -1,20 +1,52 @@
 """Every check of twolayer is a nox session: ``nox`` runs the default ones.
 
-Default: lint, typecheck, tests, docs, crosscheck. On request: bench, mutation.
+Default: lint, typecheck, tests (on every supported Python), lowest, docs, crosscheck. On
+request: bench, mutation.
 
 Sessions install the project and its PEP 735 dependency groups from ``pyproject.toml``; uv is the
-backend where it is installed, virtualenv otherwise.
+backend where it is installed, virtualenv otherwise. A supported Python that cannot be found is
+an error, not a skip.
 """
+
+import os
+import re
+from pathlib import Path
 
 import nox
 
 nox.needs_version = ">=2024.4.15"
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["lint", "typecheck", "tests", "docs", "crosscheck"]
+nox.options.sessions = ["lint", "typecheck", "tests", "lowest", "docs", "crosscheck"]
 nox.options.error_on_missing_interpreters = True
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
-PYTHON = "3.11"
+PYTHON = "3.11"  # the oldest supported Python: the single-Python sessions run on it
+PYTHONS = ["3.11", "3.12", "3.13"]  # every supported Python; the classifiers name the same
+
+
+def _put_pyenv_pythons_on_path() -> None:
+    """Put pyenv's interpreters of ``PYTHONS`` on PATH, so that nox finds ``python3.12``.
+
+    pyenv's shims run only the versions that its configuration selects (one, usually), although
+    it holds others under ``$(pyenv root)/versions/X.Y.Z``. For each supported minor version that
+    pyenv holds, the newest patch release's ``bin`` goes on PATH, ahead of the shims; nothing
+    changes where pyenv is absent, and a Python found nowhere still fails its session.
+    """
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    found: list[str] = []
+    for minor in PYTHONS:
+        releases = [
+            (int(match.group(1)), path)
+            for path in root.glob(f"{minor}.*")
+            if (match := re.fullmatch(re.escape(minor) + r"\.(\d+)", path.name))
+            and (path / "bin" / f"python{minor}").exists()
+        ]
+        if releases:
+            found.append(str(max(releases)[1] / "bin"))
+    os.environ["PATH"] = os.pathsep.join([*found, os.environ.get("PATH", "")])
+
+
+_put_pyenv_pythons_on_path()
 
 
 def _install_groups(session: nox.Session, *groups: str) -> None:
@@ -40,18 +72,58 @@ def typecheck(session: nox.Session) -> None:
     session.run("mypy")
 
 
-@nox.session(python=PYTHON)
+@nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """pytest with hypothesis's ``ci`` profile (more examples, derandomized).
+    """pytest with hypothesis's ``ci`` profile (more examples, derandomized), on every Python.
 
-    The doctests and tests/test_docs.py run in the ``docs`` session; tests/crosscheck in
-    ``crosscheck`` (it needs torch, JAX and autograd).
+    Each Python gets the newest dependency versions that pyproject.toml allows on it (numpy 2.5
+    and newer exist for 3.12 and up only). The doctests and tests/test_docs.py run in the ``docs``
+    session; tests/crosscheck in ``crosscheck`` (it needs torch, JAX and autograd).
     """
     _install_groups(session, "test")
+    _pytest(session)
+
+
+@nox.session(python=PYTHON, venv_backend="uv")
+def lowest(session: nox.Session) -> None:
+    """The tests with the lowest versions that pyproject.toml allows for direct dependencies.
+
+    uv's ``--resolution lowest-direct``: numpy, jaxtyping and hypothesis at their lower bounds
+    (and the test group's pytest, beartype, matplotlib, jsonschema at theirs), everything they
+    pull in at its newest, on the oldest supported Python. A bound that is not true fails here.
+    """
+    requirements = nox.project.dependency_groups(PYPROJECT, "test")
+    session.install("--resolution", "lowest-direct", ".", *requirements)
+    session.run("python", "-c", _PRINT_VERSIONS, *_DIRECT)
+    _pytest(session)
+
+
+def _names(requirements: list[str]) -> list[str]:
+    """The distribution names of PEP 508 requirement strings (``"numpy>=1.26"`` -> ``numpy``)."""
+    return [re.split(r"[\s\[<>=!~;@]", requirement, maxsplit=1)[0] for requirement in requirements]
+
+
+# The direct dependencies, whose versions the ``lowest`` session prints before it tests them.
+_DIRECT = _names(
+    [*PYPROJECT["project"]["dependencies"], *nox.project.dependency_groups(PYPROJECT, "test")]
+)
+_PRINT_VERSIONS = (
+    "import sys, importlib.metadata as m; "
+    "print(' '.join(f'{name}=={m.version(name)}' for name in sys.argv[1:]))"
+)
+
+
+def _pytest(session: nox.Session) -> None:
+    """pytest over tests/ but test_docs.py (the docs session's) and tests/crosscheck.
+
+    One worker per CPU (pytest-xdist): the suite is mostly pure-Python exact arithmetic, which
+    one process runs on one core. ``nox -s tests -- -n 0`` runs it in one process.
+    """
     session.run(
         "pytest",
         "tests",
         "--ignore=tests/test_docs.py",
+        "--numprocesses=auto",
         *session.posargs,
         env={"TWOLAYER_HYPOTHESIS_PROFILE": "ci"},
     )

@@ -309,8 +309,12 @@ def test_declaring_float64_for_a_float32_step_is_rejected() -> None:
 
 @pytest.fixture(scope="module")
 def failing() -> conformance.ConformanceReport:
-    """The judge's report on an exhibit of the bug zoo, shared by the tests of reports."""
-    return conformance.check_implementation(zoo.wrong_update_sign, max_examples=FEW)
+    """The judge's report on an exhibit of the bug zoo, shared by the tests of reports.
+
+    With the judge's default number of drawn cases: how soon a drawn case exposes the mistake
+    depends on the order in which hypothesis draws, which changes between its versions.
+    """
+    return conformance.check_implementation(zoo.wrong_update_sign)
 
 
 def test_the_snippet_of_a_failure_reproduces_it(failing: conformance.ConformanceReport) -> None:
@@ -352,7 +356,7 @@ def test_the_report_renders_as_a_table(failing: conformance.ConformanceReport) -
 
 
 def test_verdicts_are_the_same_on_every_run(failing: conformance.ConformanceReport) -> None:
-    again = conformance.check_implementation(zoo.wrong_update_sign, max_examples=FEW)
+    again = conformance.check_implementation(zoo.wrong_update_sign)
     assert again == failing
 
 

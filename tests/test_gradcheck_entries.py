@@ -489,6 +489,9 @@ def context(case: tst.Case) -> gc._EntryContext:
 
 
 STEP_SLACK = 2.0**-40  # the steps' own roundings: a few dozen at most, each within u = 2**-53
+# ... and where the steps are subnormal, each rounding within half the spacing there, 2**-1074,
+# and the w1 step one float (2**-1074) below its quarter of the kink: absolute, not relative.
+STEP_UNDERFLOW = 2.0**-1074 * 64
 
 
 def smooth(loss_scale: float, curvature: float, weight: float) -> float:
@@ -515,12 +518,12 @@ def test_each_step_is_the_smooth_step_capped_at_a_quarter_of_the_nearest_kink(
             certain = [b for b in rows if ctx.mask.certain[b, j] and x[b, a] != 0]
             kink = min((ctx.mask.margin[b, j] / abs(x[b, a]) for b in certain), default=math.inf)
             expected = min(smooth(ctx.loss_scale, float(curvature), float(w1[a, j])), kink / 4)
-            assert steps.w1[a, j] == pytest.approx(expected, rel=STEP_SLACK, abs=0)
+            assert steps.w1[a, j] == pytest.approx(expected, rel=STEP_SLACK, abs=STEP_UNDERFLOW)
         for j, o in np.ndindex(w2.shape):
             # In w2[j, o]: sum_b h_relu[b, j]**2.
             curvature = float(np.sum(ctx.base.h_relu[:, j] ** 2))
             expected = smooth(ctx.loss_scale, curvature, float(w2[j, o]))
-            assert steps.w2[j, o] == pytest.approx(expected, rel=STEP_SLACK, abs=0)
+            assert steps.w2[j, o] == pytest.approx(expected, rel=STEP_SLACK, abs=STEP_UNDERFLOW)
 
 
 def assert_w1_steps_stay_below_a_quarter_of_every_kink(case: tst.Case) -> int:
