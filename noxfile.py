@@ -84,16 +84,29 @@ def tests(session: nox.Session) -> None:
     _pytest(session)
 
 
-@nox.session(python=PYTHON, venv_backend="uv")
+@nox.session(python=PYTHON)
 def lowest(session: nox.Session) -> None:
     """The tests with the lowest versions that pyproject.toml allows for direct dependencies.
 
     uv's ``--resolution lowest-direct``: numpy, jaxtyping and hypothesis at their lower bounds
-    (and the test group's pytest, beartype, matplotlib, jsonschema at theirs), everything they
-    pull in at its newest, on the oldest supported Python. A bound that is not true fails here.
+    (and the test group's at theirs), everything they pull in at its newest, on the oldest
+    supported Python. A bound that is not true fails here. uv is installed into the session
+    (pip has no such resolution), so a plain ``pip install nox`` runs this session too.
     """
+    session.install("uv")
     requirements = nox.project.dependency_groups(PYPROJECT, "test")
-    session.install("--resolution", "lowest-direct", ".", *requirements)
+    python = Path(session.bin) / "python"
+    session.run(
+        "uv",
+        "pip",
+        "install",
+        "--python",
+        str(python),
+        "--resolution",
+        "lowest-direct",
+        ".",
+        *requirements,
+    )
     session.run("python", "-c", _PRINT_VERSIONS, *_DIRECT)
     _pytest(session)
 
@@ -104,9 +117,11 @@ def _names(requirements: list[str]) -> list[str]:
 
 
 # The direct dependencies, whose versions the ``lowest`` session prints before it tests them.
-_DIRECT = _names(
-    [*PYPROJECT["project"]["dependencies"], *nox.project.dependency_groups(PYPROJECT, "test")]
-)
+_REQUIREMENTS = [
+    *PYPROJECT["project"]["dependencies"],
+    *nox.project.dependency_groups(PYPROJECT, "test"),
+]
+_DIRECT = list(dict.fromkeys(_names(_REQUIREMENTS)))  # each name once, in order
 _PRINT_VERSIONS = (
     "import sys, importlib.metadata as m; "
     "print(' '.join(f'{name}=={m.version(name)}' for name in sys.argv[1:]))"
