@@ -474,6 +474,11 @@ def _normalized(raw: NDArray[np.int64]) -> NDArray[np.int64]:
         digits = np.concatenate([digits, (top >> RADIX_BITS)[np.newaxis]])
         digits[-2] &= _RADIX_MASK
         top = digits[-1]
+    return _trimmed(digits)
+
+
+def _trimmed(digits: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Canonical ``digits`` without the top limbs that are 0 or -1 everywhere (folded below)."""
     count = digits.shape[0]
     while count > 1 and np.all((digits[count - 1] == 0) | (digits[count - 1] == -1)):
         digits[count - 2] += digits[count - 1] << RADIX_BITS  # 0, or -2**b where the top is -1
@@ -491,30 +496,33 @@ def _magnitudes(digits: NDArray[np.int64]) -> NDArray[np.int64]:
 
 
 def limbs_from_float64(values: NDArray[np.float64]) -> Limbs:
-    """Return finite float64 ``values`` exactly as ``Limbs``, with ``from_float64``'s exponent."""
+    """Return finite float64 ``values`` exactly as ``Limbs``, with ``from_float64``'s exponent.
+
+    Each value is ``m * 2**shift`` at the array's exponent, ``m`` a signed integer of at most 53
+    bits; limb ``l`` is bits ``[b l, b (l + 1))`` of that integer in two's complement, which is
+    the canonical form directly (the top limb, shifted arithmetically, keeps the sign).
+    """
     fractions, exponents = np.frexp(values)
-    nonzero = fractions != 0
-    mantissas = (fractions[nonzero] * 2.0**_FLOAT64_DIGITS).astype(np.int64)
-    magnitudes = np.abs(mantissas)
-    trailing = np.frexp((magnitudes & -magnitudes).astype(np.float64))[1] - 1
-    lowest = exponents[nonzero] - _FLOAT64_DIGITS + trailing
-    exponent = int(lowest.min()) if lowest.size else 0
-    odd = magnitudes >> trailing  # below 2**53, its bit 0 at bit `shift` of the integer
-    shift = (lowest - exponent).astype(np.int64)
-    first, offset = np.divmod(shift, RADIX_BITS)
-    count = int(first.max()) + _WINDOW_DIGITS + 1 if first.size else 1
-    pieces = np.zeros((count, odd.size), dtype=np.int64)
-    entries = np.arange(odd.size)
-    low_bits = RADIX_BITS - offset  # bits of `odd` that fit in its first limb
-    pieces[first, entries] = (odd & ((1 << low_bits) - 1)) << offset
-    rest = odd >> low_bits
-    for limb in range(1, _WINDOW_DIGITS):
-        pieces[first + limb, entries] = rest & _RADIX_MASK
-        rest >>= RADIX_BITS
-    pieces *= np.sign(mantissas)  # every digit of an entry with its sign: _normalized carries
-    digits = np.zeros((count, *values.shape), dtype=np.int64)
-    digits[:, nonzero] = pieces
-    return Limbs(_normalized(digits), exponent)
+    mantissas = (fractions * 2.0**_FLOAT64_DIGITS).astype(np.int64)  # 0 where the value is 0
+    nonzero = mantissas != 0
+    bit_zero = exponents.astype(np.int64) - _FLOAT64_DIGITS  # the weight of m's bit 0: 2**bit_zero
+    # m & -m is m's lowest set bit 2**t, and frexp of 2**t is (0.5, t + 1): t, exactly.
+    trailing = np.frexp((mantissas & -mantissas).astype(np.float64))[1] - 1
+    exponent = int((bit_zero + trailing)[nonzero].min()) if nonzero.any() else 0
+    # m's bit 0 sits at bit `shift` of the integer (shift < 0: m's low bits are zeros, dropped).
+    shift = np.where(nonzero, bit_zero - exponent, 0)
+    # Every entry below 2**(shift + 53): the count of limbs that holds the widest, and its sign.
+    count = (int(shift.max()) + _FLOAT64_DIGITS) // RADIX_BITS + 1 if shift.size else 1
+    digits = np.empty((count, *values.shape), dtype=np.int64)
+    for limb in range(count):
+        below = RADIX_BITS * limb - shift  # bits of m below this limb: >= 0, or -(bits to add)
+        right = np.clip(below, 0, 63)
+        left = np.clip(-below, 0, RADIX_BITS)  # where below < 0: m's low bits move up
+        kept = (mantissas & ((1 << (RADIX_BITS - left)) - 1)) << left
+        digits[limb] = np.where(below >= 0, mantissas >> right, kept)
+        if limb < count - 1:
+            digits[limb] &= _RADIX_MASK
+    return Limbs(_trimmed(digits), exponent)
 
 
 def limbs_to_dyadic(value: Limbs) -> Dyadic:
@@ -528,9 +536,10 @@ def limbs_to_dyadic(value: Limbs) -> Dyadic:
 
 def limbs_from_dyadic(value: Dyadic) -> Limbs:
     """Return a ``Dyadic`` as ``Limbs`` (one Python integer at a time: for tests and small data)."""
-    magnitudes = [abs(int(m)) for m in value.mantissas.flat]
+    mantissas: list[int] = value.mantissas.ravel().tolist()
+    magnitudes = [abs(m) for m in mantissas]
     count = max(1, -(-max((m.bit_length() for m in magnitudes), default=0) // RADIX_BITS))
-    signs = np.sign(np.array([int(m > 0) - int(m < 0) for m in value.mantissas.flat], np.int64))
+    signs = np.array([(m > 0) - (m < 0) for m in mantissas], dtype=np.int64)
     digits = np.array(
         [[(m >> (RADIX_BITS * limb)) & _RADIX_MASK for m in magnitudes] for limb in range(count)],
         dtype=np.int64,
@@ -544,15 +553,25 @@ def limb_step_to_dyadic(values: LimbStep) -> DyadicStep:
     return DyadicStep(*(limbs_to_dyadic(value) for value in values))
 
 
+def _carried(sums: NDArray[np.float64]) -> NDArray[np.int64]:
+    """Canonical digits of ``sum(sums[l] * 2**(b * l))``, ``sums`` integers below ``2**52``."""
+    digits = np.empty((sums.shape[0] + 2, *sums.shape[1:]), dtype=np.int64)
+    np.copyto(digits[:-2], sums, casting="unsafe")  # exact: integers below 2**53
+    digits[-2:] = 0
+    _propagate(digits)  # carries below 2**33: two more limbs hold the last one, signed
+    return _trimmed(digits)
+
+
 def _limb_matmul(a: Limbs, b: Limbs) -> Limbs:
     """Exact ``a @ b`` of two 2-d limb arrays, as float64 GEMMs and int64 carries.
 
-    Every limb product ``a_i @ b_j`` (digits below ``2**b`` in magnitude, at most
-    ``_EXACT_TERMS`` terms per sum: a long inner axis is cut into pieces) is computed exactly and
-    added at limb ``i + j``. Where the inner axis is long, one GEMM stacks the limbs of ``a`` as
-    rows and those of ``b`` as columns; where it is short, the limbs of ``a`` are laid side by
-    side along it and multiplied by a block Toeplitz matrix of ``b``'s, so that the GEMM itself
-    sums over ``i + j = s`` (fewer, larger outputs, and an inner axis long enough for the BLAS).
+    Every limb product ``a_i @ b_j`` (digits at most ``2**b`` in magnitude) is computed exactly
+    and summed at limb ``i + j``, in float64 while every sum has at most ``_EXACT_TERMS`` terms
+    (below ``2**52``: a long inner axis, or many limbs, are cut into pieces whose sums are then
+    added in int64). Where the inner axis is long, one GEMM stacks the limbs of ``a`` as rows and
+    those of ``b`` as columns; where it is short, the limbs of ``a`` are laid side by side along
+    it and multiplied by a block Toeplitz matrix of ``b``'s, so that the GEMM itself sums over
+    ``i + j = s`` (fewer outputs, and an inner axis long enough for the BLAS to be efficient).
     """
     if a.digits.shape[0] > b.digits.shape[0]:  # the operand with fewer limbs goes on the left
         return _limb_transpose(_limb_matmul(_limb_transpose(b), _limb_transpose(a)))
@@ -560,39 +579,40 @@ def _limb_matmul(a: Limbs, b: Limbs) -> Limbs:
     b_limbs, _, columns = b.digits.shape
     a_float = a.digits.astype(np.float64)
     b_stacked = b.digits.astype(np.float64).transpose(1, 0, 2).reshape(inner, b_limbs * columns)
-    raw = np.zeros((a_limbs + b_limbs, rows, columns), dtype=np.int64)
     piece = min(inner, _EXACT_TERMS)
-    additions = 0  # GEMM outputs, each below 2**52 in magnitude, added into raw since a carry
+    blocks: list[tuple[int, NDArray[np.float64]]] = []  # (lowest limb, exact float sums)
     for start in range(0, inner, piece):
         stop = min(inner, start + piece)
         length = stop - start
-        if length >= _STACKED_INNER:
-            products = (
-                a_float[:, :, start:stop].reshape(a_limbs * rows, length) @ b_stacked[start:stop]
-            )
-            products_by_limb = products.reshape(a_limbs, rows, b_limbs, columns)
-            for i in range(a_limbs):
-                raw[i : i + b_limbs] += products_by_limb[i].transpose(1, 0, 2).astype(np.int64)
-            additions += a_limbs
-        else:
-            fits = _TOEPLITZ_BYTES // (8 * length * (a_limbs + b_limbs) * columns)
-            group = max(1, min(a_limbs, _EXACT_TERMS // length, fits))
-            for low in range(0, a_limbs, group):
-                high = min(a_limbs, low + group)
-                size = high - low
-                left = a_float[low:high, :, start:stop].transpose(1, 0, 2)
+        fits = _TOEPLITZ_BYTES // (8 * length * (a_limbs + b_limbs) * columns)
+        group = max(1, min(a_limbs, _EXACT_TERMS // length, fits))
+        for low in range(0, a_limbs, group):
+            high = min(a_limbs, low + group)
+            size = high - low
+            left = a_float[low:high, :, start:stop]
+            if length >= _STACKED_INNER:
+                products = left.reshape(size * rows, length) @ b_stacked[start:stop]
+                by_limb = products.reshape(size, rows, b_limbs, columns).transpose(0, 2, 1, 3)
+                sums = np.zeros((size + b_limbs - 1, rows, columns))
+                for i in range(size):
+                    sums[i : i + b_limbs] += by_limb[i]  # at most `group` terms: exact
+            else:
                 toeplitz = np.zeros((size * length, (size + b_limbs - 1) * columns))
                 for i in range(size):
                     block = slice(i * columns, (i + b_limbs) * columns)
                     toeplitz[i * length : (i + 1) * length, block] = b_stacked[start:stop]
-                product = left.reshape(rows, size * length) @ toeplitz
+                product = left.transpose(1, 0, 2).reshape(rows, size * length) @ toeplitz
                 sums = product.reshape(rows, size + b_limbs - 1, columns).transpose(1, 0, 2)
-                raw[low : high + b_limbs - 1] += sums.astype(np.int64)
-                additions += 1
-        if additions >= _CARRY_EVERY:  # keep every int64 below 2**62
+            blocks.append((low, sums))
+    exponent = a.exponent + b.exponent
+    if len(blocks) == 1:
+        return Limbs(_carried(blocks[0][1]), exponent)
+    raw = np.zeros((a_limbs + b_limbs, rows, columns), dtype=np.int64)
+    for additions, (low, sums) in enumerate(blocks, start=1):
+        raw[low : low + sums.shape[0]] += sums.astype(np.int64)
+        if additions % _CARRY_EVERY == 0:  # keep every int64 below 2**62
             _propagate(raw)
-            additions = 0
-    return Limbs(_normalized(raw), a.exponent + b.exponent)
+    return Limbs(_normalized(raw), exponent)
 
 
 def _limb_transpose(a: Limbs) -> Limbs:
@@ -600,28 +620,36 @@ def _limb_transpose(a: Limbs) -> Limbs:
 
 
 def _limb_combination(terms: list[tuple[Limbs, int, int]]) -> Limbs:
-    """Exact ``sum(value * factor * 2**exponent)`` over ``terms`` of one shape, at the smallest
-    exponent (``_subtract``'s and ``_updated``'s).
+    """Exact ``sum(value * factor * 2**shift)`` over ``terms`` of one shape, at the smallest
+    exponent (as ``_subtract`` and ``_updated`` give it); ``factor`` a Python integer.
 
-    Each factor, times the power of two that aligns its term below a whole limb, is split into
-    limbs of ``b`` bits, so that every raw digit is a short sum of products below ``2**(2 b)``.
+    Each factor, times the power of two that aligns its term to a whole limb, is split into limbs;
+    one GEMM of a small banded matrix of those limbs by every term's digits, stacked, gives the
+    sum at each limb, every product below ``2**40`` and a few of them a sum, exactly.
     """
     exponent = min(value.exponent + shift for value, _, shift in terms)
-    split: list[tuple[Limbs, list[int], int]] = []
+    shape = terms[0][0].digits.shape[1:]
+    bands: list[NDArray[np.float64]] = []
     for value, factor, shift in terms:
         whole, part = divmod(value.exponent + shift - exponent, RADIX_BITS)
         magnitude = abs(factor) << part
         count = max(1, -(-magnitude.bit_length() // RADIX_BITS))
-        digits = [(magnitude >> (RADIX_BITS * i)) & _RADIX_MASK for i in range(count)]
-        split.append((value, [d if factor >= 0 else -d for d in digits], whole))
-    limbs = max(v.digits.shape[0] + len(d) + whole for v, d, whole in split) + 1
-    raw = np.zeros((limbs, *terms[0][0].digits.shape[1:]), dtype=np.int64)
-    for value, digits, whole in split:
-        for i, digit in enumerate(digits):
-            if digit:
-                low = whole + i
-                raw[low : low + value.digits.shape[0]] += value.digits * digit
-    return Limbs(_normalized(raw), exponent)
+        sign = -1 if factor < 0 else 1
+        limbs = value.digits.shape[0]
+        band = np.zeros((whole + count + limbs, limbs))
+        for i in range(count):
+            digit = sign * ((magnitude >> (RADIX_BITS * i)) & _RADIX_MASK)
+            band[whole + i + np.arange(limbs), np.arange(limbs)] = digit
+        bands.append(band)
+    height = max(band.shape[0] for band in bands)
+    matrix = np.concatenate(
+        [np.pad(band, ((0, height - band.shape[0]), (0, 0))) for band in bands], axis=1
+    )
+    stacked = np.concatenate(
+        [value.digits.reshape(value.digits.shape[0], -1) for value, _, _ in terms]
+    ).astype(np.float64)
+    sums = (matrix @ stacked).reshape(height, *shape)
+    return Limbs(_carried(sums), exponent)
 
 
 def _limb_signs(a: Limbs) -> NDArray[np.int64]:
