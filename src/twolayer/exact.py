@@ -38,17 +38,28 @@ from twolayer.shapes import (
 
 __all__ = [
     "FORMATS",
+    "RADIX_BITS",
+    "BoundCheck",
     "Dyadic",
     "DyadicStep",
     "ExactStep",
     "FloatFormat",
+    "LimbStep",
+    "Limbs",
     "Mask",
     "dyadic_step",
+    "fast_step",
     "from_float64",
+    "limb_step_to_dyadic",
+    "limbs_from_dyadic",
+    "limbs_from_float64",
+    "limbs_to_dyadic",
+    "round_limbs",
     "round_to",
     "step",
     "to_fractions",
     "value_and_grad",
+    "within_bound",
 ]
 
 ExactX = Shaped[NDArray[np.object_], "batch d_in"]  # exact values shaped like x
@@ -803,3 +814,111 @@ def round_to(
         rounded = np.array([_round_one(v, form) for v in value.flat], dtype=np.float64)
         return rounded.reshape(value.shape)
     return _round_one(value, form)
+
+
+def round_limbs(value: Limbs, arithmetic: str = "float64") -> NDArray[np.float64]:
+    """Round every entry of ``value`` correctly to a float format, as ``round_to`` does, at once.
+
+    To nearest, ties to even, subnormals at the format's subnormal spacing, inf beyond the
+    largest finite number, -0.0 for a negative value that rounds to 0, and 0.0 for 0. For each
+    entry, from the limbs of its magnitude: the leading bit, hence the spacing ``2**quantum`` of
+    the format there; the bits from ``quantum - 1`` (the rounding bit) up, at most ``precision +
+    1`` of them, which four limbs hold; and whether any bit below them is set (the sticky bit).
+
+    Args:
+        value: exact values (e.g. a field of ``fast_step``'s result).
+        arithmetic: ``"float64"``, ``"float32"``, ``"tf32"`` or ``"bf16"``.
+
+    Returns:
+        A float64 array of ``value``'s shape: the rounded values (every value of the narrower
+        formats is a float64).
+    """
+    if arithmetic not in FORMATS:
+        raise ValueError(f"arithmetic must be one of {', '.join(FORMATS)}; got {arithmetic!r}")
+    form = FORMATS[arithmetic]
+    shape = value.digits.shape[1:]
+    flat = value.digits.reshape(value.digits.shape[0], -1)
+    negative = flat[-1] < 0
+    magnitudes = _magnitudes(flat)  # every digit in [0, 2**b)
+    count = magnitudes.shape[0]
+    used = magnitudes != 0
+    top_limb = count - 1 - np.argmax(used[::-1], axis=0)  # anything where the value is 0
+    top_digit = np.take_along_axis(magnitudes, top_limb[np.newaxis], axis=0)[0]
+    top_bit = RADIX_BITS * top_limb + np.frexp(top_digit.astype(np.float64))[1] - 1
+    quantum = np.maximum(top_bit + value.exponent, form.min_exponent) - (form.precision - 1)
+    # The rounding bit's position in the integer: top_bit - precision at the least, so the
+    # window from it to the leading bit is at most precision + 1 bits, and its first limb is
+    # at least 3 below limb 0 (precision <= 53 < 3 b): three zero limbs go below. It may lie
+    # far above the leading bit (a value below half the smallest subnormal): then the window
+    # is zero limbs, four above the top, and the value rounds to 0.
+    rounding_bit = quantum - 1 - value.exponent
+    first, offset = np.divmod(rounding_bit, RADIX_BITS)
+    padded = np.concatenate(
+        [np.zeros((3, flat.shape[1]), np.int64), magnitudes, np.zeros((4, flat.shape[1]), np.int64)]
+    )
+    index = np.minimum(first + 3, count + 3)[np.newaxis]
+    window = np.take_along_axis(padded, index, axis=0)[0]
+    sticky = (window & ((1 << offset) - 1)) != 0
+    window >>= offset
+    for limb in range(1, _WINDOW_DIGITS):
+        digit = np.take_along_axis(padded, index + limb, axis=0)[0]
+        window += digit << (RADIX_BITS * limb - offset)  # bits above the leading one are 0
+    # Any set bit in the limbs below the window's first: a running "or", one row lower.
+    below = np.logical_or.accumulate(padded != 0, axis=0)
+    below = np.concatenate([np.zeros((1, flat.shape[1]), np.bool_), below[:-1]])
+    sticky |= np.take_along_axis(below, index, axis=0)[0]
+    units = window >> 1
+    above_half = (window & 1 == 1) & (sticky | (units & 1 == 1))  # to nearest, ties to even
+    units += above_half
+    as_float = units.astype(np.float64)  # exact: at most 2**precision
+    overflow = (units != 0) & (np.frexp(as_float)[1] + quantum > form.max_exponent + 1)
+    magnitude = np.where(overflow, math.inf, np.ldexp(as_float, np.where(overflow, 0, quantum)))
+    return np.where(negative, -magnitude, magnitude).reshape(shape)
+
+
+class BoundCheck(NamedTuple):
+    """Per entry: whether ``|computed - exact| <= bound`` (exact), and the ratio (rounded)."""
+
+    within: NDArray[np.bool_]
+    ratio: NDArray[np.float64]
+
+
+def within_bound(
+    computed: NDArray[np.float64], exact: Limbs, bound: NDArray[np.float64]
+) -> BoundCheck:
+    """Decide ``|computed - exact| <= bound`` exactly for every entry, and give the ratio.
+
+    The difference and its comparison with the bound are exact (limb arithmetic on the floats as
+    they are); the ratio ``|computed - exact| / bound`` is the difference rounded to float64,
+    divided in float64, so near 1 it may disagree with the verdict, which is the one to trust. A
+    bound of 0 gives a ratio of 0 where the difference is 0 and inf elsewhere; a non-finite
+    ``computed`` is never within (ratio inf); an infinite bound holds every finite value (ratio
+    0).
+
+    Args:
+        computed: float64 values, the shape of ``exact``.
+        exact: the exact values (e.g. a field of ``fast_step``'s result).
+        bound: float64 bounds, >= 0 (inf allowed, NaN not), the same shape.
+
+    Returns:
+        ``BoundCheck(within, ratio)``: a bool array and a float64 array of that shape.
+    """
+    shape = exact.digits.shape[1:]
+    for name, array in (("computed", computed), ("bound", bound)):
+        if array.shape != shape:
+            raise ValueError(f"{name} must have the exact values' shape {shape}; got {array.shape}")
+    if np.any(np.isnan(bound) | (bound < 0)):
+        raise ValueError("bound must be >= 0 everywhere (inf allowed, NaN not)")
+    finite = np.isfinite(computed)
+    unbounded = np.isinf(bound)
+    computed_limbs = limbs_from_float64(np.where(finite, computed, 0.0))
+    difference = _limb_combination([(computed_limbs, 1, 0), (exact, -1, 0)])
+    distance = Limbs(_trimmed(_magnitudes(difference.digits)), difference.exponent)
+    bound_limbs = limbs_from_float64(np.where(unbounded, 0.0, bound))
+    margin = _limb_combination([(distance, 1, 0), (bound_limbs, -1, 0)])
+    within = finite & ((_limb_signs(margin) <= 0) | unbounded)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        quotient = round_limbs(distance) / bound
+    zero = ~distance.digits.any(axis=0)
+    ratio = np.select([~finite, zero | unbounded, bound == 0], [math.inf, 0.0, math.inf], quotient)
+    return BoundCheck(within, ratio)
