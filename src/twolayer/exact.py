@@ -657,8 +657,9 @@ def _limb_combination(terms: list[tuple[Limbs, int, int]]) -> Limbs:
         [np.pad(band, ((0, height - band.shape[0]), (0, 0))) for band in bands], axis=1
     )
     stacked = np.concatenate(
-        [value.digits.reshape(value.digits.shape[0], -1) for value, _, _ in terms]
-    ).astype(np.float64)
+        [value.digits.reshape(value.digits.shape[0], -1) for value, _, _ in terms],
+        dtype=np.float64,  # exact: digits at most 2**20 in magnitude
+    )
     sums = (matrix @ stacked).reshape(height, *shape)
     return Limbs(_carried(sums), exponent)
 
