@@ -8,6 +8,10 @@ matrix product is one integer ``dot``; results are handed out as ``fractions.Fra
 read-only object arrays. ``round_to`` rounds an exact value correctly (to nearest, ties to even)
 to float64, float32, tf32 or bf16.
 
+``fast_step`` computes the same values as ``dyadic_step`` with int64 limbs and float64 GEMMs
+(error-free splitting), for judges at real sizes; ``round_limbs`` rounds its results and
+``within_bound`` compares a computation with them, whole arrays at a time.
+
 The contract: ``round_to(exact value, "float64")`` is what a float64 computation would give if it
 made no rounding error at all; ``twolayer.bounds`` says how far a real computation may be from it.
 """
@@ -413,12 +417,12 @@ def value_and_grad(
 # -- the fast engine: error-free splitting into limbs, products as float64 GEMMs ------------------
 #
 # The same exact values as ``dyadic_step``, held as int64 "limbs" instead of Python integers: an
-# integer ``m`` is ``sum(digits[l] * 2**(RADIX_BITS * l))``, every digit of one entry with the
-# sign of ``m`` (or 0) and below ``2**RADIX_BITS`` in magnitude. A product of two such arrays is
-# a sum of limb products, each an ordinary float64 GEMM that makes no rounding error: a term is
-# below ``2**(2 * RADIX_BITS)``, at most ``_EXACT_TERMS`` terms are summed at once, so every
-# partial sum is an integer below ``2**52``, whatever order, blocking, threading or FMA the BLAS
-# uses. Carries are then propagated exactly in int64.
+# integer ``m`` is ``sum(digits[l] * 2**(RADIX_BITS * l))``, every digit at most ``2**RADIX_BITS``
+# in magnitude (see ``Limbs``). A product of two such arrays is a sum of limb products, each an
+# ordinary float64 GEMM that makes no rounding error: a term is at most ``2**(2 * RADIX_BITS)``,
+# at most ``_EXACT_TERMS`` terms are summed at once, so every partial sum is an integer of at
+# most ``2**52`` in magnitude, whatever order, blocking, threading or FMA the BLAS uses. Carries
+# are then propagated exactly in int64.
 
 RADIX_BITS = 20
 """Bits per limb of the fast engine."""
@@ -672,7 +676,8 @@ def _limb_signs(a: Limbs) -> NDArray[np.int64]:
 def fast_step(
     w1: W1, w2: W2, x: X, y: Y, learning_rate: float, relu_grad_at_zero: float, mask: Mask | None
 ) -> LimbStep:
-    """``dyadic_step`` in limbs and float64 GEMMs: the same exact values, about 30 times faster.
+    """``dyadic_step`` in limbs and float64 GEMMs: the same exact values, 20 times faster at the
+    seed's dims (docs/verification.md has the figures).
 
     ``limb_step_to_dyadic`` of the result equals ``dyadic_step``'s, mantissas and exponents; the
     tests check so. Arguments are not validated (``step`` validates its own). Cost: a product of
