@@ -43,6 +43,7 @@ MIN_ROUNDS = 7
 SCALING_BATCHES = (64, 256, 1024, 4096)  # at the seed's d_in
 SCALING_D_INS = (1000, 2000, 4000, 8000)  # at the seed's batch
 SMALL_DIMS = twolayer.Dims(batch=16, d_in=32, hidden=16, d_out=8)  # the exact step's small case
+WIDE_SPREAD = 20  # exact.fast_step's wide case: each entry scaled by 2**k, |k| <= 20
 MEMORY_STEPS = (500, 5000)
 BASELINE_STEPS = 100  # seed-loop steps timed to give the cost of one
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -216,6 +217,37 @@ def dyadic_step_thunk(dims: twolayer.Dims) -> Thunk:
     return lambda: exact.dyadic_step(w1, w2, p.x, p.y, p.learning_rate, 1.0, None)
 
 
+def fast_step_thunk(dims: twolayer.Dims, spread: int = 0) -> Thunk:
+    """One ``twolayer.exact.fast_step``: the same exact values, in limbs and float64 GEMMs.
+
+    ``spread > 0`` scales every entry of the problem by its own power of two in ``2**-spread ..
+    2**spread``: many limbs per entry, the engine's expensive case.
+    """
+    p = make_problem(dims, steps=1)
+    x, y, (w1, w2) = p.x, p.y, p.params
+    if spread:
+        rng = np.random.default_rng(1)
+        x, y, w1, w2 = (
+            np.ldexp(a, rng.integers(-spread, spread + 1, size=a.shape)) for a in (x, y, w1, w2)
+        )
+    return lambda: exact.fast_step(w1, w2, x, y, p.learning_rate, 1.0, None)
+
+
+def step_gemms(x: Array, y: Array, w1: Array, w2: Array) -> None:
+    """The five float64 matrix products of one step, alone: the floor of any exact engine that
+    splits them into float64 GEMMs."""
+    h_relu = np.maximum(x.dot(w1), 0.0)
+    grad_y_pred = 2.0 * (h_relu.dot(w2) - y)
+    h_relu.T.dot(grad_y_pred)
+    grad_h = grad_y_pred.dot(w2.T)
+    x.T.dot(grad_h)
+
+
+def step_gemms_thunk(dims: twolayer.Dims) -> Thunk:
+    p = make_problem(dims, steps=1)
+    return lambda: step_gemms(p.x, p.y, p.params.w1, p.params.w2)
+
+
 def gradcheck_directional_thunk(dims: twolayer.Dims) -> Thunk:
     """One directional ``twolayer.gradcheck.check_gradients`` of the oracle's own gradient."""
     p = make_problem(dims, steps=1)
@@ -353,7 +385,17 @@ def reference_section(rounds: int) -> dict[str, object]:
     candidates = {
         f"exact.step {tuple(SMALL_DIMS)}": (SMALL_DIMS, exact_step_thunk(SMALL_DIMS)),
         f"exact.dyadic_step {tuple(SMALL_DIMS)}": (SMALL_DIMS, dyadic_step_thunk(SMALL_DIMS)),
+        f"exact.fast_step {tuple(SMALL_DIMS)}": (SMALL_DIMS, fast_step_thunk(SMALL_DIMS)),
         "exact.step seed dims": (twolayer.SEED_DIMS, exact_step_thunk(twolayer.SEED_DIMS)),
+        "exact.fast_step seed dims": (twolayer.SEED_DIMS, fast_step_thunk(twolayer.SEED_DIMS)),
+        f"exact.fast_step seed dims, entries * 2**±{WIDE_SPREAD}": (
+            twolayer.SEED_DIMS,
+            fast_step_thunk(twolayer.SEED_DIMS, WIDE_SPREAD),
+        ),
+        "floor: the 5 float64 GEMMs of a step, seed dims": (
+            twolayer.SEED_DIMS,
+            step_gemms_thunk(twolayer.SEED_DIMS),
+        ),
         "gradcheck directional seed dims": (
             twolayer.SEED_DIMS,
             gradcheck_directional_thunk(twolayer.SEED_DIMS),
@@ -507,6 +549,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="where to write the results (default: benchmarks/results/bench-<UTC time>.json)",
     )
     parser.add_argument("--skip-reference", action="store_true", help="no exact/gradcheck rows")
+    parser.add_argument(
+        "--only-reference", action="store_true", help="the reference tools' table alone"
+    )
     parser.add_argument("--skip-scaling", action="store_true", help="no scaling table")
     parser.add_argument("--skip-memory", action="store_true", help="no memory table")
     args = parser.parse_args(argv)
@@ -522,6 +567,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"twolayer {env['twolayer']}, numpy {env['numpy']}, python {env['python']}, ", end="")
     print(f"{env['cpu_count']} CPUs, thread env {env['thread_env']}")
     results: dict[str, object] = {"environment": env}
+    if args.only_reference:
+        results["reference"] = reference_section(args.rounds)
+        return _write(results, args.json, env)
     seed_run = seed_run_section(args.rounds)
     results["seed_run"] = seed_run
     if not args.skip_reference:
@@ -533,12 +581,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         identical = identical and bool(scaling["all_bit_identical"])
     if not args.skip_memory:
         results["memory"] = memory_section()
+    _write(results, args.json, env)
+    return 0 if identical else 1
+
+
+def _write(results: dict[str, object], json_path: Path | None, env: dict[str, object]) -> int:
     stamp = str(env["time_utc"]).replace(":", "").replace("+0000", "Z")
-    path: Path = args.json or RESULTS_DIR / f"bench-{stamp}.json"
+    path: Path = json_path or RESULTS_DIR / f"bench-{stamp}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwrote {path}")
-    return 0 if identical else 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -8,6 +8,10 @@ matrix product is one integer ``dot``; results are handed out as ``fractions.Fra
 read-only object arrays. ``round_to`` rounds an exact value correctly (to nearest, ties to even)
 to float64, float32, tf32 or bf16.
 
+``fast_step`` computes the same values as ``dyadic_step`` with int64 limbs and float64 GEMMs
+(error-free splitting), for judges at real sizes; ``round_limbs`` rounds its results and
+``within_bound`` compares a computation with them, whole arrays at a time.
+
 The contract: ``round_to(exact value, "float64")`` is what a float64 computation would give if it
 made no rounding error at all; ``twolayer.bounds`` says how far a real computation may be from it.
 """
@@ -40,17 +44,28 @@ from twolayer.shapes import (
 
 __all__ = [
     "FORMATS",
+    "RADIX_BITS",
+    "BoundCheck",
     "Dyadic",
     "DyadicStep",
     "ExactStep",
     "FloatFormat",
+    "LimbStep",
+    "Limbs",
     "Mask",
     "dyadic_step",
+    "fast_step",
     "from_float64",
+    "limb_step_to_dyadic",
+    "limbs_from_dyadic",
+    "limbs_from_float64",
+    "limbs_to_dyadic",
+    "round_limbs",
     "round_to",
     "step",
     "to_fractions",
     "value_and_grad",
+    "within_bound",
 ]
 
 ExactX = Shaped[ObjectArray, "batch d_in"]  # exact values shaped like x
@@ -401,6 +416,315 @@ def value_and_grad(
     return _scalar_fraction(loss_value), grads
 
 
+# -- the fast engine: error-free splitting into limbs, products as float64 GEMMs ------------------
+#
+# The same exact values as ``dyadic_step``, held as int64 "limbs" instead of Python integers: an
+# integer ``m`` is ``sum(digits[l] * 2**(RADIX_BITS * l))``, every digit at most ``2**RADIX_BITS``
+# in magnitude (see ``Limbs``). A product of two such arrays is a sum of limb products, each an
+# ordinary float64 GEMM that makes no rounding error: a term is at most ``2**(2 * RADIX_BITS)``,
+# at most ``_EXACT_TERMS`` terms are summed at once, so every partial sum is an integer of at
+# most ``2**52`` in magnitude, whatever order, blocking, threading or FMA the BLAS uses. Carries
+# are then propagated exactly in int64.
+
+RADIX_BITS = 20
+"""Bits per limb of the fast engine."""
+
+_RADIX_MASK = (1 << RADIX_BITS) - 1
+_EXACT_TERMS = 1 << (52 - 2 * RADIX_BITS)  # 4096 limb products sum exactly below 2**52
+_TOEPLITZ_BYTES = 1 << 26  # the largest block matrix that one grouped GEMM may build (64 MiB)
+_STACKED_INNER = 256  # inner axes at least this long: limbs stacked, not in a Toeplitz matrix
+_CARRY_EVERY = 512  # sums of 512 GEMM outputs stay below 2**61
+_WINDOW_DIGITS = 4  # a 55-bit window of an integer spans at most 4 limbs of 20 bits
+
+
+class Limbs(NamedTuple):
+    """An exact array ``sum(digits[l] * 2**(RADIX_BITS * l)) * 2**exponent``, shape ``digits[0]``.
+
+    ``digits`` is int64 with a leading axis of limbs, in the form that carries toward -inf give:
+    below the top limb every digit is in ``[0, 2**RADIX_BITS)``; the top limb, in ``[-2**b,
+    2**b)``, carries the sign (negative exactly where the value is). With as few limbs as that
+    allows, the form is unique. The exponent is ``dyadic_step``'s for the same value, so that
+    ``limbs_to_dyadic`` gives its mantissas exactly.
+    """
+
+    digits: NDArray[np.int64]
+    exponent: int
+
+
+class LimbStep(NamedTuple):
+    """``DyadicStep`` as ``Limbs``: every value of one step, exact (``loss`` 0-d)."""
+
+    h: Limbs
+    h_relu: Limbs
+    y_pred: Limbs
+    loss: Limbs
+    grad_y_pred: Limbs
+    grad_w2: Limbs
+    grad_h_relu: Limbs
+    grad_h: Limbs
+    grad_w1: Limbs
+    w1_next: Limbs
+    w2_next: Limbs
+
+
+def _propagate(digits: NDArray[np.int64]) -> None:
+    """Carry in place from limb to limb, toward -inf: below the top, digits in ``[0, 2**b)``."""
+    carry = np.empty(digits.shape[1:], dtype=np.int64)
+    for limb in range(digits.shape[0] - 1):
+        np.right_shift(digits[limb], RADIX_BITS, out=carry)
+        np.bitwise_and(digits[limb], _RADIX_MASK, out=digits[limb])
+        np.add(digits[limb + 1], carry, out=digits[limb + 1])
+
+
+def _normalized(raw: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Return the canonical limbs of ``sum(raw[l] * 2**(b * l))``, ``|raw| < 2**62``; ``raw`` is
+    overwritten.
+
+    Carries toward -inf leave every digit in ``[0, 2**b)`` but the top one; limbs are added while
+    it is out of ``[-2**b, 2**b)``, and dropped while it is 0 or -1 everywhere (folded into the
+    limb below, which becomes the signed top).
+    """
+    _propagate(raw)
+    digits = raw
+    top = digits[-1]
+    while np.any((top >= 1 << RADIX_BITS) | (top < -(1 << RADIX_BITS))):
+        digits = np.concatenate([digits, (top >> RADIX_BITS)[np.newaxis]])
+        digits[-2] &= _RADIX_MASK
+        top = digits[-1]
+    return _trimmed(digits)
+
+
+def _trimmed(digits: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Canonical ``digits`` without the top limbs that are 0 or -1 everywhere (folded below)."""
+    count = digits.shape[0]
+    while count > 1 and np.all((digits[count - 1] == 0) | (digits[count - 1] == -1)):
+        digits[count - 2] += digits[count - 1] << RADIX_BITS  # 0, or -2**b where the top is -1
+        count -= 1
+    return digits[:count]
+
+
+def _magnitudes(digits: NDArray[np.int64]) -> NDArray[np.int64]:
+    """The canonical digits of ``|value|``, all in ``[0, 2**b)`` (one more limb, maybe zero)."""
+    negative = digits[-1] < 0
+    out = np.concatenate([digits, np.zeros_like(digits[:1])])
+    np.negative(out, out=out, where=negative)
+    _propagate(out)
+    return out
+
+
+def limbs_from_float64(values: NDArray[np.float64]) -> Limbs:
+    """Return finite float64 ``values`` exactly as ``Limbs``, with ``from_float64``'s exponent.
+
+    Each value is ``m * 2**shift`` at the array's exponent, ``m`` a signed integer of at most 53
+    bits; limb ``l`` is bits ``[b l, b (l + 1))`` of that integer in two's complement, which is
+    the canonical form directly (the top limb, shifted arithmetically, keeps the sign).
+    """
+    fractions, exponents = np.frexp(values)
+    mantissas = (fractions * 2.0**_FLOAT64_DIGITS).astype(np.int64)  # 0 where the value is 0
+    nonzero = mantissas != 0
+    bit_zero = exponents.astype(np.int64) - _FLOAT64_DIGITS  # the weight of m's bit 0: 2**bit_zero
+    # m & -m is m's lowest set bit 2**t, and frexp of 2**t is (0.5, t + 1): t, exactly.
+    trailing = np.frexp((mantissas & -mantissas).astype(np.float64))[1] - 1
+    exponent = int((bit_zero + trailing)[nonzero].min()) if nonzero.any() else 0
+    # m's bit 0 sits at bit `shift` of the integer (shift < 0: m's low bits are zeros, dropped).
+    shift = np.where(nonzero, bit_zero - exponent, 0)
+    # Every entry below 2**(shift + 53): the count of limbs that holds the widest, and its sign.
+    count = (int(shift.max()) + _FLOAT64_DIGITS) // RADIX_BITS + 1 if shift.size else 1
+    digits = np.empty((count, *values.shape), dtype=np.int64)
+    for limb in range(count):
+        below = RADIX_BITS * limb - shift  # bits of m below this limb: >= 0, or -(bits to add)
+        right = np.clip(below, 0, 63)
+        left = np.clip(-below, 0, RADIX_BITS)  # where below < 0: m's low bits move up
+        kept = (mantissas & ((1 << (RADIX_BITS - left)) - 1)) << left
+        digits[limb] = np.where(below >= 0, mantissas >> right, kept)
+        if limb < count - 1:
+            digits[limb] &= _RADIX_MASK
+    return Limbs(_trimmed(digits), exponent)
+
+
+def limbs_to_dyadic(value: Limbs) -> Dyadic:
+    """Return ``value`` as a ``Dyadic`` (Python integers, the same exponent)."""
+    shape = value.digits.shape[1:]
+    mantissas = np.zeros(shape, dtype=object).ravel()
+    for limb in value.digits[::-1]:
+        mantissas = (mantissas << RADIX_BITS) + limb.ravel().astype(object)
+    return Dyadic(mantissas.reshape(shape), value.exponent)
+
+
+def limbs_from_dyadic(value: Dyadic) -> Limbs:
+    """Return a ``Dyadic`` as ``Limbs`` (one Python integer at a time: for tests and small data)."""
+    mantissas: list[int] = value.mantissas.ravel().tolist()
+    magnitudes = [abs(m) for m in mantissas]
+    count = max(1, -(-max((m.bit_length() for m in magnitudes), default=0) // RADIX_BITS))
+    signs = np.array([(m > 0) - (m < 0) for m in mantissas], dtype=np.int64)
+    digits = np.array(
+        [[(m >> (RADIX_BITS * limb)) & _RADIX_MASK for m in magnitudes] for limb in range(count)],
+        dtype=np.int64,
+    ).reshape(count, len(magnitudes))
+    signed = (digits * signs).reshape(count, *value.mantissas.shape)
+    return Limbs(_normalized(signed), value.exponent)
+
+
+def limb_step_to_dyadic(values: LimbStep) -> DyadicStep:
+    """Return every field of a ``LimbStep`` as a ``Dyadic``: what ``dyadic_step`` returns."""
+    return DyadicStep(*(limbs_to_dyadic(value) for value in values))
+
+
+def _carried(sums: NDArray[np.float64]) -> NDArray[np.int64]:
+    """Canonical digits of ``sum(sums[l] * 2**(b * l))``, ``sums`` integers below ``2**52``."""
+    digits = np.empty((sums.shape[0] + 2, *sums.shape[1:]), dtype=np.int64)
+    np.copyto(digits[:-2], sums, casting="unsafe")  # exact: integers below 2**53
+    digits[-2:] = 0
+    _propagate(digits)  # carries below 2**33: two more limbs hold the last one, signed
+    return _trimmed(digits)
+
+
+def _limb_matmul(a: Limbs, b: Limbs) -> Limbs:
+    """Exact ``a @ b`` of two 2-d limb arrays, as float64 GEMMs and int64 carries.
+
+    Every limb product ``a_i @ b_j`` (digits at most ``2**b`` in magnitude) is computed exactly
+    and summed at limb ``i + j``, in float64 while every sum has at most ``_EXACT_TERMS`` terms
+    (below ``2**52``: a long inner axis, or many limbs, are cut into pieces whose sums are then
+    added in int64). Where the inner axis is long, one GEMM stacks the limbs of ``a`` as rows and
+    those of ``b`` as columns; where it is short, the limbs of ``a`` are laid side by side along
+    it and multiplied by a block Toeplitz matrix of ``b``'s, so that the GEMM itself sums over
+    ``i + j = s`` (fewer outputs, and an inner axis long enough for the BLAS to be efficient).
+    """
+    if a.digits.shape[0] > b.digits.shape[0]:  # the operand with fewer limbs goes on the left
+        return _limb_transpose(_limb_matmul(_limb_transpose(b), _limb_transpose(a)))
+    a_limbs, rows, inner = a.digits.shape
+    b_limbs, _, columns = b.digits.shape
+    a_float = a.digits.astype(np.float64)
+    b_stacked = b.digits.astype(np.float64).transpose(1, 0, 2).reshape(inner, b_limbs * columns)
+    piece = min(inner, _EXACT_TERMS)
+    blocks: list[tuple[int, NDArray[np.float64]]] = []  # (lowest limb, exact float sums)
+    for start in range(0, inner, piece):
+        stop = min(inner, start + piece)
+        length = stop - start
+        fits = _TOEPLITZ_BYTES // (8 * length * (a_limbs + b_limbs) * columns)
+        group = max(1, min(a_limbs, _EXACT_TERMS // length, fits))
+        for low in range(0, a_limbs, group):
+            high = min(a_limbs, low + group)
+            size = high - low
+            left = a_float[low:high, :, start:stop]
+            if length >= _STACKED_INNER:
+                products = left.reshape(size * rows, length) @ b_stacked[start:stop]
+                by_limb = products.reshape(size, rows, b_limbs, columns).transpose(0, 2, 1, 3)
+                sums = np.zeros((size + b_limbs - 1, rows, columns))
+                for i in range(size):
+                    sums[i : i + b_limbs] += by_limb[i]  # at most `group` terms: exact
+            else:
+                toeplitz = np.zeros((size * length, (size + b_limbs - 1) * columns))
+                for i in range(size):
+                    block = slice(i * columns, (i + b_limbs) * columns)
+                    toeplitz[i * length : (i + 1) * length, block] = b_stacked[start:stop]
+                product = left.transpose(1, 0, 2).reshape(rows, size * length) @ toeplitz
+                sums = product.reshape(rows, size + b_limbs - 1, columns).transpose(1, 0, 2)
+            blocks.append((low, sums))
+    exponent = a.exponent + b.exponent
+    if len(blocks) == 1:
+        return Limbs(_carried(blocks[0][1]), exponent)
+    raw = np.zeros((a_limbs + b_limbs, rows, columns), dtype=np.int64)
+    for additions, (low, sums) in enumerate(blocks, start=1):
+        raw[low : low + sums.shape[0]] += sums.astype(np.int64)
+        if additions % _CARRY_EVERY == 0:  # keep every int64 below 2**62
+            _propagate(raw)
+    return Limbs(_normalized(raw), exponent)
+
+
+def _limb_transpose(a: Limbs) -> Limbs:
+    return Limbs(a.digits.transpose(0, 2, 1), a.exponent)
+
+
+def _limb_combination(terms: list[tuple[Limbs, int, int]]) -> Limbs:
+    """Exact ``sum(value * factor * 2**shift)`` over ``terms`` of one shape, at the smallest
+    exponent (as ``_subtract`` and ``_updated`` give it); ``factor`` a Python integer.
+
+    Each factor, times the power of two that aligns its term to a whole limb, is split into limbs;
+    one GEMM of a small banded matrix of those limbs by every term's digits, stacked, gives the
+    sum at each limb, every product below ``2**40`` and a few of them a sum, exactly.
+    """
+    exponent = min(value.exponent + shift for value, _, shift in terms)
+    shape = terms[0][0].digits.shape[1:]
+    bands: list[NDArray[np.float64]] = []
+    for value, factor, shift in terms:
+        whole, part = divmod(value.exponent + shift - exponent, RADIX_BITS)
+        magnitude = abs(factor) << part
+        count = max(1, -(-magnitude.bit_length() // RADIX_BITS))
+        sign = -1 if factor < 0 else 1
+        limbs = value.digits.shape[0]
+        band = np.zeros((whole + count + limbs, limbs))
+        for i in range(count):
+            digit = sign * ((magnitude >> (RADIX_BITS * i)) & _RADIX_MASK)
+            band[whole + i + np.arange(limbs), np.arange(limbs)] = digit
+        bands.append(band)
+    height = max(band.shape[0] for band in bands)
+    matrix = np.concatenate(
+        [np.pad(band, ((0, height - band.shape[0]), (0, 0))) for band in bands], axis=1
+    )
+    stacked = np.concatenate(
+        [value.digits.reshape(value.digits.shape[0], -1) for value, _, _ in terms],
+        dtype=np.float64,  # exact: digits at most 2**20 in magnitude
+    )
+    sums = (matrix @ stacked).reshape(height, *shape)
+    return Limbs(_carried(sums), exponent)
+
+
+def _limb_signs(a: Limbs) -> NDArray[np.int64]:
+    """-1, 0 or 1 per entry: the sign of the value (the top limb's if negative)."""
+    return np.where(a.digits[-1] < 0, -1, a.digits.any(axis=0).astype(np.int64))
+
+
+def fast_step(
+    w1: W1, w2: W2, x: X, y: Y, learning_rate: float, relu_grad_at_zero: float, mask: Mask | None
+) -> LimbStep:
+    """``dyadic_step`` in limbs and float64 GEMMs: the same exact values, 20 times faster at the
+    seed's dims (docs/verification.md has the figures).
+
+    ``limb_step_to_dyadic`` of the result equals ``dyadic_step``'s, mantissas and exponents; the
+    tests check so. Arguments are not validated (``step`` validates its own). Cost: a product of
+    arrays of ``p`` and ``q`` limbs (bits of the widest entry over ``RADIX_BITS``, from the array's
+    one exponent) is about ``p * q`` GEMMs of its shape, so data that spans a wide range of
+    magnitudes in one array costs more, in proportion.
+    """
+    x_limbs, w1_limbs, w2_limbs = (limbs_from_float64(a) for a in (x, w1, w2))
+    h = _limb_matmul(x_limbs, w1_limbs)
+    signs = _limb_signs(h)
+    if mask is None:
+        active = signs > 0
+        halves = 2 * active.astype(np.int64) + int(2 * relu_grad_at_zero) * (signs == 0)
+    else:
+        active = mask
+        halves = 2 * mask.astype(np.int64)
+    h_relu = Limbs(_normalized(np.where(active, h.digits, 0)), h.exponent)
+    y_pred = _limb_matmul(h_relu, w2_limbs)
+    residual = _limb_combination([(y_pred, 1, 0), (limbs_from_float64(y), -1, 0)])
+    flat = residual.digits.reshape(residual.digits.shape[0], 1, -1)
+    squares = _limb_matmul(
+        Limbs(flat, residual.exponent), _limb_transpose(Limbs(flat, residual.exponent))
+    )
+    loss = Limbs(squares.digits.reshape(squares.digits.shape[0]), squares.exponent)
+    grad_y_pred = Limbs(residual.digits, residual.exponent + 1)
+    grad_w2 = _limb_matmul(_limb_transpose(h_relu), grad_y_pred)
+    grad_h_relu = _limb_matmul(grad_y_pred, _limb_transpose(w2_limbs))
+    grad_h = Limbs(_normalized(grad_h_relu.digits * halves), grad_h_relu.exponent - 1)
+    grad_w1 = _limb_matmul(_limb_transpose(x_limbs), grad_h)
+    rate, rate_exponent = _scalar(learning_rate)
+    return LimbStep(
+        h,
+        h_relu,
+        y_pred,
+        loss,
+        grad_y_pred,
+        grad_w2,
+        grad_h_relu,
+        grad_h,
+        grad_w1,
+        w1_next=_limb_combination([(w1_limbs, 1, 0), (grad_w1, -rate, rate_exponent)]),
+        w2_next=_limb_combination([(w2_limbs, 1, 0), (grad_w2, -rate, rate_exponent)]),
+    )
+
+
 # -- correct rounding ---------------------------------------------------------------------------
 
 
@@ -498,3 +822,111 @@ def round_to(
         rounded = np.array([_round_one(v, form) for v in value.flat], dtype=np.float64)
         return rounded.reshape(value.shape)
     return _round_one(value, form)
+
+
+def round_limbs(value: Limbs, arithmetic: str = "float64") -> NDArray[np.float64]:
+    """Round every entry of ``value`` correctly to a float format, as ``round_to`` does, at once.
+
+    To nearest, ties to even, subnormals at the format's subnormal spacing, inf beyond the
+    largest finite number, -0.0 for a negative value that rounds to 0, and 0.0 for 0. For each
+    entry, from the limbs of its magnitude: the leading bit, hence the spacing ``2**quantum`` of
+    the format there; the bits from ``quantum - 1`` (the rounding bit) up, at most ``precision +
+    1`` of them, which four limbs hold; and whether any bit below them is set (the sticky bit).
+
+    Args:
+        value: exact values (e.g. a field of ``fast_step``'s result).
+        arithmetic: ``"float64"``, ``"float32"``, ``"tf32"`` or ``"bf16"``.
+
+    Returns:
+        A float64 array of ``value``'s shape: the rounded values (every value of the narrower
+        formats is a float64).
+    """
+    if arithmetic not in FORMATS:
+        raise ValueError(f"arithmetic must be one of {', '.join(FORMATS)}; got {arithmetic!r}")
+    form = FORMATS[arithmetic]
+    shape = value.digits.shape[1:]
+    flat = value.digits.reshape(value.digits.shape[0], -1)
+    negative = flat[-1] < 0
+    magnitudes = _magnitudes(flat)  # every digit in [0, 2**b)
+    count = magnitudes.shape[0]
+    used = magnitudes != 0
+    top_limb = count - 1 - np.argmax(used[::-1], axis=0)  # anything where the value is 0
+    top_digit = np.take_along_axis(magnitudes, top_limb[np.newaxis], axis=0)[0]
+    top_bit = RADIX_BITS * top_limb + np.frexp(top_digit.astype(np.float64))[1] - 1
+    quantum = np.maximum(top_bit + value.exponent, form.min_exponent) - (form.precision - 1)
+    # The rounding bit's position in the integer: top_bit - precision at the least, so the
+    # window from it to the leading bit is at most precision + 1 bits, and its first limb is
+    # at least 3 below limb 0 (precision <= 53 < 3 b): three zero limbs go below. It may lie
+    # far above the leading bit (a value below half the smallest subnormal): then the window
+    # is zero limbs, four above the top, and the value rounds to 0.
+    rounding_bit = quantum - 1 - value.exponent
+    first, offset = np.divmod(rounding_bit, RADIX_BITS)
+    padded = np.concatenate(
+        [np.zeros((3, flat.shape[1]), np.int64), magnitudes, np.zeros((4, flat.shape[1]), np.int64)]
+    )
+    index = np.minimum(first + 3, count + 3)[np.newaxis]
+    window = np.take_along_axis(padded, index, axis=0)[0]
+    sticky = (window & ((1 << offset) - 1)) != 0
+    window >>= offset
+    for limb in range(1, _WINDOW_DIGITS):
+        digit = np.take_along_axis(padded, index + limb, axis=0)[0]
+        window += digit << (RADIX_BITS * limb - offset)  # bits above the leading one are 0
+    # Any set bit in the limbs below the window's first: a running "or", one row lower.
+    below = np.logical_or.accumulate(padded != 0, axis=0)
+    below = np.concatenate([np.zeros((1, flat.shape[1]), np.bool_), below[:-1]])
+    sticky |= np.take_along_axis(below, index, axis=0)[0]
+    units = window >> 1
+    above_half = (window & 1 == 1) & (sticky | (units & 1 == 1))  # to nearest, ties to even
+    units += above_half
+    as_float = units.astype(np.float64)  # exact: at most 2**precision
+    overflow = (units != 0) & (np.frexp(as_float)[1] + quantum > form.max_exponent + 1)
+    magnitude = np.where(overflow, math.inf, np.ldexp(as_float, np.where(overflow, 0, quantum)))
+    return np.where(negative, -magnitude, magnitude).reshape(shape)
+
+
+class BoundCheck(NamedTuple):
+    """Per entry: whether ``|computed - exact| <= bound`` (exact), and the ratio (rounded)."""
+
+    within: NDArray[np.bool_]
+    ratio: NDArray[np.float64]
+
+
+def within_bound(
+    computed: NDArray[np.float64], exact: Limbs, bound: NDArray[np.float64]
+) -> BoundCheck:
+    """Decide ``|computed - exact| <= bound`` exactly for every entry, and give the ratio.
+
+    The difference and its comparison with the bound are exact (limb arithmetic on the floats as
+    they are); the ratio ``|computed - exact| / bound`` is the difference rounded to float64,
+    divided in float64, so near 1 it may disagree with the verdict, which is the one to trust. A
+    bound of 0 gives a ratio of 0 where the difference is 0 and inf elsewhere; a non-finite
+    ``computed`` is never within (ratio inf); an infinite bound holds every finite value (ratio
+    0).
+
+    Args:
+        computed: float64 values, the shape of ``exact``.
+        exact: the exact values (e.g. a field of ``fast_step``'s result).
+        bound: float64 bounds, >= 0 (inf allowed, NaN not), the same shape.
+
+    Returns:
+        ``BoundCheck(within, ratio)``: a bool array and a float64 array of that shape.
+    """
+    shape = exact.digits.shape[1:]
+    for name, array in (("computed", computed), ("bound", bound)):
+        if array.shape != shape:
+            raise ValueError(f"{name} must have the exact values' shape {shape}; got {array.shape}")
+    if np.any(np.isnan(bound) | (bound < 0)):
+        raise ValueError("bound must be >= 0 everywhere (inf allowed, NaN not)")
+    finite = np.isfinite(computed)
+    unbounded = np.isinf(bound)
+    computed_limbs = limbs_from_float64(np.where(finite, computed, 0.0))
+    difference = _limb_combination([(computed_limbs, 1, 0), (exact, -1, 0)])
+    distance = Limbs(_trimmed(_magnitudes(difference.digits)), difference.exponent)
+    bound_limbs = limbs_from_float64(np.where(unbounded, 0.0, bound))
+    margin = _limb_combination([(distance, 1, 0), (bound_limbs, -1, 0)])
+    within = finite & ((_limb_signs(margin) <= 0) | unbounded)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        quotient = round_limbs(distance) / bound
+    zero = ~distance.digits.any(axis=0)
+    ratio = np.select([~finite, zero | unbounded, bound == 0], [math.inf, 0.0, math.inf], quotient)
+    return BoundCheck(within, ratio)
