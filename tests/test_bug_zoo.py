@@ -57,7 +57,8 @@ def test_the_failing_case_is_shrunk_to_a_small_one(
     failure = report.failure
     assert failure is not None
     assert failure.case == conformance.DRAWN, name
-    # A minimal case has a single sample or a single entry in most axes; 3 is the most drawn.
+    # A minimal case has one entry in most axes; a kernel exhibit's one long axis (d_in 65,
+    # batch 33, d_in 513) is written out as long lines, not more of them.
     assert failure.snippet.count("\n") < 40, failure.snippet
 
 
@@ -80,6 +81,30 @@ def test_the_reference_step_conforms() -> None:
     assert report.frozen_cases >= 40
     assert report.tie_cases > 0
     assert {summary.output for summary in report.outputs} == set(conformance.OUTPUTS)
+
+
+def test_the_blocked_reference_step_conforms() -> None:
+    # the point of comparison of the kernel exhibits: tiles, chunks and blocks, tails handled
+    report = conformance.check_implementation(zoo.blocked_reference_step)
+    assert report.conforms, conformance.format_report(report)
+    assert report.drawn_cases == 200
+
+
+def test_the_averaged_loss_of_33_samples_is_half_the_sum() -> None:
+    # issue 12's smallest counterexample: batch 33, the other axes 1, every input 1, y = 0
+    x, y = np.ones((33, 1)), np.zeros((33, 1))
+    w1, w2 = np.ones((1, 1)), np.ones((1, 1))
+    assert zoo.loss_averaged_over_micro_batches(x, y, w1, w2, 0.0)["loss"] == 16.5
+    assert zoo.reference_step(x, y, w1, w2, 0.0)["loss"] == 33.0
+    report = conformance.check_case(
+        zoo.loss_averaged_over_micro_batches, x, y, w1, w2, 0.0, arithmetic="float32"
+    )
+    assert report.failure is not None
+    assert report.failure.outputs == ("loss",)
+    at_32 = conformance.check_case(
+        zoo.loss_averaged_over_micro_batches, x[:32], y[:32], w1, w2, 0.0, arithmetic="float32"
+    )
+    assert at_32.conforms  # one micro-batch: the mean over chunks is the sum
 
 
 def test_the_float32_exhibit_conforms_as_float32_what_it_is() -> None:
