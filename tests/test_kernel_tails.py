@@ -5,9 +5,10 @@ rejects a product over ``d_in`` tiled by 8, 16, 32 or 64 that drops the partial 
 processed in chunks of 8 or 32 that drops the remainder, a step that computes ``h`` in float32
 above ``d_in`` 512 while declared float64 (in bfloat16 products while declared float32), a
 ``grad_w1`` that drops the last partial block of hidden units, and a step that divides the loss
-by its number of micro-batches; in float64 and in float32 declared float32. A correct blocked kernel, any tile, its tails handled, conforms. Each
-mistake is invisible at 1 to 3 entries an axis (the judge's sizes before issue 12), so each
-rejection is the drawn sizes' doing. The kernels are ``twolayer.zoo.blocked_step``.
+by its number of micro-batches; in float64 and in float32 declared float32. A correct blocked
+kernel, any tile, its tails handled, conforms. Each mistake is invisible at 1 to 3 entries an
+axis (the judge's sizes before issue 12), so each rejection is the drawn sizes' doing. The
+kernels are ``twolayer.zoo.blocked_step``.
 """
 
 import numpy as np
