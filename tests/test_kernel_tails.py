@@ -87,11 +87,18 @@ def test_each_kernel_mistake_is_rejected_blaming_what_it_corrupts(kernel: Kernel
     assert sum(dims) - dims[axis] <= 16, dims
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("tile", [8, 16, 32, 64])
-def test_a_blocked_kernel_that_handles_its_tails_conforms(dtype: str, tile: int) -> None:
-    kernel = Kernel(dtype, d_in_tile=tile, batch_chunk=tile, hidden_tile=tile)
-    report = conformance.check_implementation(zoo.blocked_step(kernel), arithmetic=dtype)
+# Every tile on every axis once, two kernels in each dtype (each run is the judge's full default).
+CORRECT = [
+    Kernel("float64", d_in_tile=8, batch_chunk=32, hidden_tile=64),
+    Kernel("float32", d_in_tile=16, batch_chunk=64, hidden_tile=8),
+    Kernel("float64", d_in_tile=32, batch_chunk=8, hidden_tile=16),
+    Kernel("float32", d_in_tile=64, batch_chunk=16, hidden_tile=32),
+]
+
+
+@pytest.mark.parametrize("kernel", CORRECT, ids=name)
+def test_a_blocked_kernel_that_handles_its_tails_conforms(kernel: Kernel) -> None:
+    report = conformance.check_implementation(zoo.blocked_step(kernel), arithmetic=kernel.dtype)
     assert report.conforms, conformance.format_report(report)
     assert report.drawn_cases == 200
 
