@@ -38,6 +38,7 @@ from twolayer.shapes import (
     Y,
     check_array,
     check_learning_rate,
+    check_mask,
     check_params,
     check_relu_grad_at_zero,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "LimbStep",
     "Limbs",
     "Mask",
+    "compare",
     "dyadic_step",
     "fast_step",
     "from_float64",
@@ -60,8 +62,12 @@ __all__ = [
     "limbs_from_dyadic",
     "limbs_from_float64",
     "limbs_to_dyadic",
+    "magnitude_up",
+    "mean",
+    "mean_step",
     "round_limbs",
     "round_to",
+    "signs",
     "step",
     "to_fractions",
     "value_and_grad",
@@ -300,22 +306,6 @@ def dyadic_step(
     )
 
 
-def _check_mask(mask: object, sizes: Sizes) -> Mask | None:
-    if mask is None:
-        return None
-    batch, hidden = sizes["batch"][0], sizes["hidden"][0]
-    if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
-        raise TypeError(
-            f"mask must be None or a numpy bool array of shape (batch, hidden) = ({batch}, "
-            f"{hidden}); got {type(mask).__qualname__} {getattr(mask, 'dtype', '')}".rstrip()
-        )
-    if mask.shape != (batch, hidden):
-        raise ValueError(
-            f"mask must have shape (batch, hidden) = ({batch}, {hidden}); got shape {mask.shape}"
-        )
-    return mask
-
-
 def step(
     params: Params,
     x: X,
@@ -369,7 +359,7 @@ def step(
     y = check_array("y", y, "batch d_out", sizes)
     rate = check_learning_rate(learning_rate)
     rule = check_relu_grad_at_zero(relu_grad_at_zero)
-    checked_mask = _check_mask(mask, sizes)
+    checked_mask = check_mask(mask, sizes)
     values = dyadic_step(w1, w2, x, y, rate, rule, checked_mask)
     h, grad_h_relu = to_fractions(values.h), to_fractions(values.grad_h_relu)
     return ExactStep(
@@ -673,6 +663,55 @@ def _limb_combination(terms: list[tuple[Limbs, int, int]]) -> Limbs:
 def _limb_signs(a: Limbs) -> NDArray[np.int64]:
     """-1, 0 or 1 per entry: the sign of the value (the top limb's if negative)."""
     return np.where(a.digits[-1] < 0, -1, a.digits.any(axis=0).astype(np.int64))
+
+
+def signs(value: Limbs) -> NDArray[np.int64]:
+    """Return -1, 0 or 1 per entry of ``value``: the sign of the exact value."""
+    return _limb_signs(value)
+
+
+def compare(value: Limbs, against: NDArray[np.float64]) -> NDArray[np.int64]:
+    """Return ``sign(value - against)`` per entry, exactly: -1, 0 or 1.
+
+    ``against`` is float64 of ``value``'s shape; an infinite entry is compared as such (every
+    exact value is below inf and above -inf). NaN is refused.
+    """
+    shape = value.digits.shape[1:]
+    if against.shape != shape:
+        raise ValueError(f"against must have the exact values' shape {shape}; got {against.shape}")
+    if np.isnan(against).any():
+        raise ValueError("against must not hold NaN")
+    infinite = np.isinf(against)
+    finite = limbs_from_float64(np.where(infinite, 0.0, against))
+    difference = _limb_signs(_limb_combination([(value, 1, 0), (finite, -1, 0)]))
+    return np.where(infinite, np.where(against > 0, -1, 1), difference)
+
+
+def mean(a: Limbs, b: Limbs) -> Limbs:
+    """Return the exact entrywise mean ``(a + b) / 2`` of two limb arrays of one shape."""
+    shape = a.digits.shape[1:]
+    a, b = (Limbs(v.digits.reshape(v.digits.shape[0], -1), v.exponent) for v in (a, b))  # 0-d too
+    result = _limb_combination([(a, 1, -1), (b, 1, -1)])
+    return Limbs(result.digits.reshape(result.digits.shape[0], *shape), result.exponent)
+
+
+def mean_step(a: LimbStep, b: LimbStep) -> LimbStep:
+    """The entrywise mean of two exact steps (for a tie factor 0.5: see ``step``'s ``mask``)."""
+    return LimbStep(*(mean(x, y) for x, y in zip(a, b, strict=True)))
+
+
+def magnitude_up(value: Limbs) -> NDArray[np.float64]:
+    """Return an upper bound of ``|value|`` per entry, in float64.
+
+    0 exactly where the value is 0; elsewhere the float above ``|value|`` rounded to nearest
+    (inf beyond float64's range), so that a value below half the smallest subnormal, which rounds
+    to 0, is bounded by the smallest subnormal. The same numbers as the bound that
+    ``twolayer.bounds`` takes of a ``Fraction``.
+    """
+    nearest = np.abs(round_limbs(value, "float64"))
+    with np.errstate(over="ignore"):
+        above = np.nextafter(nearest, math.inf)
+    return np.where(_limb_signs(value) == 0, 0.0, above)
 
 
 def fast_step(
