@@ -175,15 +175,25 @@ def test_a_wrong_tie_convention_is_rejected_at_an_exact_tie(
     assert "w1 = " in report.failure.snippet
 
 
+def _exact(mantissas: list[int], exponent: int) -> tuple[twolayer.exact.Limbs, list[Fraction]]:
+    """Exact values ``m * 2**exponent`` as limbs, and as Fractions to reason with."""
+    dyadic = twolayer.exact.Dyadic(np.array(mantissas, dtype=object), exponent)
+    return twolayer.exact.limbs_from_dyadic(dyadic), [
+        m * Fraction(2) ** exponent for m in mantissas
+    ]
+
+
 def test_an_error_just_beyond_the_bound_is_rejected_and_one_at_it_is_not() -> None:
-    exact_values = np.array([Fraction(1, 3), Fraction(-5, 7)], dtype=object)
-    rounded = np.asarray(twolayer.exact.round_to(exact_values))
+    # 1/4 + 2**-62 and -(5/16 + 3 * 2**-62): more bits than a float64 holds.
+    exact_values, (first, second) = _exact([2**60 + 1, -(5 * 2**58 + 3)], -62)
+    rounded = twolayer.exact.round_limbs(exact_values)
     limit = np.array([2.0**-40, 2.0**-45])
-    at_bound = np.array([float(Fraction(1, 3) + Fraction(2) ** -40), -5 / 7])
-    beyond = np.array([np.nextafter(at_bound[0], 1.0), -5 / 7])
+    at_bound = np.array([float(first + Fraction(2) ** -40), float(second)])
+    beyond = np.array([np.nextafter(at_bound[0], 1.0), float(second)])
     inside = conformance._compare(at_bound, exact_values, rounded, limit)
     outside = conformance._compare(beyond, exact_values, rounded, limit)
-    assert Fraction(float(at_bound[0])) - Fraction(1, 3) <= Fraction(2) ** -40
+    assert Fraction(float(at_bound[0])) - first <= Fraction(2) ** -40
+    assert Fraction(float(beyond[0])) - first > Fraction(2) ** -40
     assert inside.failing == 0
     assert inside.worst_ratio <= 1
     assert outside.failing == 1
@@ -192,7 +202,7 @@ def test_an_error_just_beyond_the_bound_is_rejected_and_one_at_it_is_not() -> No
 
 
 def test_a_bound_of_zero_admits_only_the_exact_value() -> None:
-    exact_values = np.array([Fraction(3, 4)], dtype=object)
+    exact_values, _ = _exact([3], -2)
     rounded, limit = np.array([0.75]), np.array([0.0])
     assert conformance._compare(np.array([0.75]), exact_values, rounded, limit).failing == 0
     wrong = conformance._compare(np.array([np.nextafter(0.75, 1)]), exact_values, rounded, limit)

@@ -25,7 +25,6 @@ import math
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from fractions import Fraction
 from functools import cache
 from typing import NamedTuple
 
@@ -164,7 +163,7 @@ class _Reference(NamedTuple):
 
     case: CaseInputs
     label: str
-    exact: exact.ExactStep
+    exact: exact.LimbStep  # the fast engine's exact values
     bounds: bounds.StepBounds
     rounded: Mapping[str, NDArray[np.float64]]  # each output's exact value rounded to float64
     needs_mask: bool  # some h is within rounding of 0: the implementation's h decides the mask
@@ -176,12 +175,6 @@ def _params(case: CaseInputs) -> Params:
     return Params(case.w1, case.w2)
 
 
-def _mean_step(a: exact.ExactStep, b: exact.ExactStep) -> exact.ExactStep:
-    """The entrywise mean of two exact steps (exact: Fractions)."""
-    fields = exact.ExactStep._fields
-    return exact.ExactStep(**{name: (getattr(a, name) + getattr(b, name)) / 2 for name in fields})
-
-
 def _as_bool(values: object) -> NDArray[np.bool_]:
     return np.asarray(values, dtype=np.bool_)
 
@@ -189,17 +182,14 @@ def _as_bool(values: object) -> NDArray[np.bool_]:
 def _finish(
     case: CaseInputs,
     label: str,
-    step: exact.ExactStep,
+    step: exact.LimbStep,
     found: bounds.StepBounds,
     *,
     needs_mask: bool,
     moving_ties: bool,
 ) -> _Reference:
-    rounded = {
-        name: np.asarray(exact.round_to(np.asarray(getattr(step, name), dtype=object)))
-        for name in OUTPUTS
-    }
-    rule_free = not (_as_bool(step.h == 0).any() or found.uncertain.any())
+    rounded = {name: exact.round_limbs(getattr(step, name)) for name in OUTPUTS}
+    rule_free = not ((exact.signs(step.h) == 0).any() or found.uncertain.any())
     return _Reference(case, label, step, found, rounded, needs_mask, moving_ties, rule_free)
 
 
@@ -221,7 +211,12 @@ def _reference(
     the reference is the mean of the steps with the ties active and inactive.
     """
     params, rate = _params(case), case.learning_rate
-    plain = exact.step(params, case.x, case.y, rate, relu_grad_at_zero=relu_grad_at_zero)
+
+    def exact_step(rule: float, mask: NDArray[np.bool_] | None) -> exact.LimbStep:
+        return exact.fast_step(case.w1, case.w2, case.x, case.y, rate, rule, mask)
+
+    plain = exact_step(relu_grad_at_zero, None)
+    h_signs = exact.signs(plain.h)
     loose = bounds.step_bounds(
         params,
         case.x,
@@ -231,17 +226,17 @@ def _reference(
         relu_grad_at_zero=relu_grad_at_zero,
         reference=plain,
     )
-    exact_zero = _as_bool(plain.h == 0)
+    exact_zero = h_signs == 0
     # Where every product x[i, k] * w1[k, j] is 0, every implementation computes h exactly 0,
     # in any arithmetic: a certain tie, where the convention applies and nothing excuses it.
     ties = (case.x != 0).astype(np.int64) @ (case.w1 != 0).astype(np.int64) == 0
     moving = bool(
-        (ties & _as_bool(plain.grad_h_relu != 0) & np.any(case.x != 0, axis=1)[:, None]).any()
+        (ties & (exact.signs(plain.grad_h_relu) != 0) & np.any(case.x != 0, axis=1)[:, None]).any()
     )
     open_choice = loose.uncertain & ~ties
     if open_choice.any() and h is None:
         return _finish(case, label, plain, loose, needs_mask=True, moving_ties=moving)
-    active = _as_bool(plain.h > 0)
+    active = h_signs > 0
     if h is not None and open_choice.any():
         active[open_choice] = h[open_choice] > 0
         own_ties = open_choice & (h == 0)
@@ -254,13 +249,12 @@ def _reference(
         return _finish(case, label, plain, loose, needs_mask=False, moving_ties=moving)
     high, low = active | ties, active & ~ties
     if relu_grad_at_zero == 1.0:
-        reference = exact.step(params, case.x, case.y, rate, mask=high)
+        reference = exact_step(relu_grad_at_zero, high)
     elif relu_grad_at_zero == 0.0:
-        reference = exact.step(params, case.x, case.y, rate, mask=low)
+        reference = exact_step(relu_grad_at_zero, low)
     else:
-        reference = _mean_step(
-            exact.step(params, case.x, case.y, rate, mask=high),
-            exact.step(params, case.x, case.y, rate, mask=low),
+        reference = exact.mean_step(
+            exact_step(relu_grad_at_zero, high), exact_step(relu_grad_at_zero, low)
         )
     # With the ties taken as active, the bound of grad_h there is E_grad_h_relu: at least the
     # error of any factor in [0, 1] applied to the computed grad_h_relu.
@@ -359,16 +353,9 @@ class _Comparison(NamedTuple):
     failing: int
 
 
-def _exceeds_exactly(computed: float, exact_value: Fraction, limit: float) -> bool:
-    """``|computed - exact| > limit``, in exact rational arithmetic."""
-    if math.isinf(limit):
-        return False
-    return abs(Fraction(computed) - exact_value) > Fraction(limit)
-
-
 def _compare(
     computed: NDArray[np.float64],
-    exact_values: NDArray[np.object_],
+    exact_values: exact.Limbs,
     rounded: NDArray[np.float64],
     limit: NDArray[np.float64],
 ) -> _Comparison:
@@ -381,7 +368,7 @@ def _compare(
     limit``, an estimate, made to agree with the exact verdict: above 1 exactly where it fails.
     """
     flat_computed, flat_rounded = computed.ravel(), rounded.ravel()
-    flat_limit, flat_exact = limit.ravel(), exact_values.ravel()
+    flat_limit = limit.ravel()
     margin = 1 + 4 * _F64_UNIT
     with np.errstate(over="ignore", invalid="ignore"):
         distance = np.abs(flat_computed - flat_rounded)
@@ -390,8 +377,10 @@ def _compare(
         lower = distance / margin - half_ulp * margin
     within, beyond = upper <= flat_limit, lower > flat_limit
     failing = beyond.copy()
-    for i in np.flatnonzero(~(within | beyond)):
-        failing[i] = _exceeds_exactly(float(flat_computed[i]), flat_exact[i], float(flat_limit[i]))
+    undecided = ~(within | beyond)
+    if undecided.any():
+        decided = exact.within_bound(computed, exact_values, limit).within.ravel()
+        failing[undecided] = ~decided[undecided]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         ratio = np.where(flat_limit > 0, distance / flat_limit, np.where(distance > 0, np.inf, 0.0))
     ratio = np.nan_to_num(ratio, nan=0.0, posinf=np.inf)
@@ -411,10 +400,6 @@ class _CaseVerdict(NamedTuple):
     moving_ties: bool
 
 
-def _fraction_array(value: object) -> NDArray[np.object_]:
-    return np.asarray(value, dtype=object)
-
-
 def _judge_outputs(
     outputs: Mapping[str, NDArray[np.float64]], reference: _Reference
 ) -> tuple[dict[str, _Comparison], list[str]]:
@@ -425,7 +410,7 @@ def _judge_outputs(
         if name not in outputs:
             continue
         limit = np.asarray(getattr(reference.bounds, name), dtype=np.float64)
-        exact_values = _fraction_array(getattr(reference.exact, name))
+        exact_values: exact.Limbs = getattr(reference.exact, name)
         comparison = _compare(outputs[name], exact_values, reference.rounded[name], limit)
         comparisons[name] = comparison
         if comparison.failing:
