@@ -889,31 +889,34 @@ def round_limbs(value: Limbs, arithmetic: str = "float64") -> NDArray[np.float64
     magnitudes = _magnitudes(flat)  # every digit in [0, 2**b)
     count = magnitudes.shape[0]
     used = magnitudes != 0
+    size = flat.shape[1]
+    columns = np.arange(size)
+    limb_major = magnitudes.ravel()  # digit (l, n) at l * size + n
+
+    def digits_at(limbs: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Each entry's digit at limb ``limbs[n]``, 0 outside ``[0, count)``."""
+        inside = (limbs >= 0) & (limbs < count)
+        gathered = limb_major[np.clip(limbs, 0, count - 1) * size + columns]
+        return np.where(inside, gathered, 0)
+
     top_limb = count - 1 - np.argmax(used[::-1], axis=0)  # anything where the value is 0
-    top_digit = np.take_along_axis(magnitudes, top_limb[np.newaxis], axis=0)[0]
+    top_digit = limb_major[top_limb * size + columns]
     top_bit = RADIX_BITS * top_limb + np.frexp(top_digit.astype(np.float64))[1] - 1
     quantum = np.maximum(top_bit + value.exponent, form.min_exponent) - (form.precision - 1)
     # The rounding bit's position in the integer: top_bit - precision at the least, so the
-    # window from it to the leading bit is at most precision + 1 bits, and its first limb is
-    # at least 3 below limb 0 (precision <= 53 < 3 b): three zero limbs go below. It may lie
+    # window from it to the leading bit is at most precision + 1 bits, which four limbs hold
+    # (precision <= 53 < 3 b); its first limb may lie below limb 0 (zeros there). It may lie
     # far above the leading bit (a value below half the smallest subnormal): then the window
-    # is zero limbs, four above the top, and the value rounds to 0.
+    # is zero limbs and the value rounds to 0.
     rounding_bit = quantum - 1 - value.exponent
     first, offset = np.divmod(rounding_bit, RADIX_BITS)
-    padded = np.concatenate(
-        [np.zeros((3, flat.shape[1]), np.int64), magnitudes, np.zeros((4, flat.shape[1]), np.int64)]
-    )
-    index = np.minimum(first + 3, count + 3)[np.newaxis]
-    window = np.take_along_axis(padded, index, axis=0)[0]
+    window = digits_at(first)
     sticky = (window & ((1 << offset) - 1)) != 0
     window >>= offset
     for limb in range(1, _WINDOW_DIGITS):
-        digit = np.take_along_axis(padded, index + limb, axis=0)[0]
-        window += digit << (RADIX_BITS * limb - offset)  # bits above the leading one are 0
-    # Any set bit in the limbs below the window's first: a running "or", one row lower.
-    below = np.logical_or.accumulate(padded != 0, axis=0)
-    below = np.concatenate([np.zeros((1, flat.shape[1]), np.bool_), below[:-1]])
-    sticky |= np.take_along_axis(below, index, axis=0)[0]
+        window += digits_at(first + limb) << (RADIX_BITS * limb - offset)  # none above the top
+    # Any set bit in a limb below the window's first: the lowest non-zero limb is below it.
+    sticky |= np.argmax(used, axis=0) < first
     units = window >> 1
     above_half = (window & 1 == 1) & (sticky | (units & 1 == 1))  # to nearest, ties to even
     units += above_half
