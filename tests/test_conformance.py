@@ -594,3 +594,86 @@ def test_any_damage_to_a_results_file_is_a_value_error_or_a_verdict(cut: int, no
     except ValueError:
         return
     assert isinstance(report.conforms, bool)
+
+
+# -- state kept between calls -----------------------------------------------------------------
+
+
+class AccumulatingStep:
+    """A step that adds each call's gradient to the last one's: PyTorch without ``zero_grad``."""
+
+    def __init__(self) -> None:
+        self.grads: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
+
+    def __call__(
+        self,
+        x: NDArray[np.float64],
+        y: NDArray[np.float64],
+        w1: NDArray[np.float64],
+        w2: NDArray[np.float64],
+        learning_rate: float,
+    ) -> Outputs:
+        outputs: Outputs = dict(zoo.reference_step(x, y, w1, w2, learning_rate))
+        grad_w1, grad_w2 = np.asarray(outputs["grad_w1"]), np.asarray(outputs["grad_w2"])
+        with np.errstate(over="ignore"):  # the sums grow; overflow is judged, not raised
+            if self.grads is not None and self.grads[0].shape == grad_w1.shape:
+                grad_w1, grad_w2 = grad_w1 + self.grads[0], grad_w2 + self.grads[1]
+            self.grads = (grad_w1, grad_w2)
+            outputs.update(grad_w1=grad_w1, grad_w2=grad_w2)
+            outputs.update(
+                w1_next=w1 - learning_rate * grad_w1, w2_next=w2 - learning_rate * grad_w2
+            )
+        return outputs
+
+
+def test_a_step_that_keeps_state_is_rejected_as_stateful_and_the_snippet_reproduces_it() -> None:
+    report = conformance.check_implementation(AccumulatingStep(), max_examples=FEW)
+    assert not report.conforms
+    failure = report.failure
+    assert failure is not None
+    assert failure.outputs == (conformance.STATE,)
+    assert failure.message.startswith("stateful: called a second time on the same inputs")
+    printed: list[object] = []
+    # A fresh step, as a fresh process would have: the snippet's two calls expose the state.
+    snippet = failure.snippet.replace("step = ...", "step = fresh")
+    exec(snippet, {"print": printed.append, "fresh": AccumulatingStep()})  # our own code
+    assert "DOES NOT CONFORM" in str(printed[0])
+    assert "stateful" in str(printed[0])
+
+
+class AlternatingOrderStep:
+    """A correct step whose loss sums the squares in a different order on every other call.
+
+    Its bits change from call to call, within rounding: a nondeterministic summation order (as
+    GPU reductions have) is no state, and conforms.
+    """
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.differed = 0
+
+    def __call__(
+        self,
+        x: NDArray[np.float64],
+        y: NDArray[np.float64],
+        w1: NDArray[np.float64],
+        w2: NDArray[np.float64],
+        learning_rate: float,
+    ) -> Outputs:
+        self.calls += 1
+        outputs: Outputs = dict(zoo.reference_step(x, y, w1, w2, learning_rate))
+        if self.calls % 2 == 0:
+            residual = (np.maximum(x.dot(w1), 0).dot(w2) - y).ravel()
+            loss = 0.0
+            for value in residual[::-1].tolist():  # one term at a time, from the last entry
+                loss += value * value
+            self.differed += loss != outputs["loss"]
+            outputs["loss"] = loss
+        return outputs
+
+
+def test_a_nondeterministic_summation_order_is_no_state() -> None:
+    step = AlternatingOrderStep()
+    report = conformance.check_implementation(step, max_examples=FEW)
+    assert report.conforms, conformance.format_report(report)
+    assert step.differed > 0  # some calls did return other bits for the same case

@@ -77,6 +77,9 @@ STEP = "step"
 INPUTS = "inputs"
 """The name blamed when the implementation changed one of its arguments in place."""
 
+STATE = "state"
+"""The name blamed when the implementation answered the same case differently a second time."""
+
 DRAWN = "hypothesis"
 """The case label of the cases that hypothesis draws."""
 
@@ -455,22 +458,80 @@ def _judge_case(
     ``reference``: the case's, computed without the implementation's ``h`` (frozen cases), or
     None to compute it after the call, with its ``h`` (drawn cases).
     """
-    x, y, w1, w2 = (np.array(a, dtype=np.float64) for a in (case.x, case.y, case.w1, case.w2))
-    arguments = (x, y, w1, w2)
-    if judge.step is None:
-        raise ValueError("a judge of a results file has no step to call")
-    try:
-        result = judge.step(x, y, w1, w2, case.learning_rate)
-        outputs = _read_outputs(result, case)
-    except _UnusableResultError as error:
-        return _failed(judge, case, label, (STEP,), [str(error)])
-    except Exception as error:  # the implementation's own failure is a verdict, not a crash
-        message = f"step raised {type(error).__name__}: {error}"
-        return _failed(judge, case, label, (STEP,), [message])
+    arguments = _fresh(case)
+    outputs = _call(judge, case, arguments)
+    if isinstance(outputs, str):
+        return _failed(judge, case, label, (STEP,), [outputs])
+    # The same case again, on fresh copies: a step is a function of its arguments alone.
+    again = _call(judge, case, _fresh(case))
+    if isinstance(again, str):
+        message = f"called a second time on the same inputs, {again}"
+        return _failed(judge, case, label, (STATE,), [message])
     if reference is None:
         h = outputs.get("h")
         reference = _reference(case, label, judge.arithmetic, judge.relu_grad_at_zero, h)
-    return _judge_read(judge, reference, outputs, _changed(case, arguments))
+    verdict = _judge_read(judge, reference, outputs, _changed(case, arguments))
+    differing = _differing(outputs, again)
+    if differing is None:
+        return verdict
+    # Different bits from the same inputs: either rounding that varies from call to call (a
+    # nondeterministic summation order), which is legal while both answers are within their
+    # bounds, or state kept between calls, which makes one of them wrong.
+    second = _judge_read(judge, reference, again, [])
+    if verdict.failure is None and second.failure is None:
+        return verdict
+    name, index = differing
+    if name in outputs and name in again:
+        where = f"[{', '.join(map(str, index))}]" if index else ""
+        returned = (
+            f"{name}{where} = {float(again[name][index])!r}, not {float(outputs[name][index])!r}"
+        )
+    else:
+        returned = f"{'no' if name in outputs else 'an'} {name}, unlike the first time"
+    wrong = "the second answer" if verdict.failure is None else "the first answer"
+    failure = verdict.failure or second.failure
+    details = failure.message if failure is not None else ""
+    message = (
+        f"stateful: called a second time on the same inputs, step returned {returned}, and "
+        f"{wrong} is beyond its bounds; its answer depends on earlier calls, and a step must "
+        f"depend on its arguments alone. {details}"
+    )
+    return _failed(judge, case, label, (STATE,), [message])
+
+
+def _fresh(case: CaseInputs) -> tuple[NDArray[np.float64], ...]:
+    """Writeable copies of the case's ``x, y, w1, w2``, for one call of the implementation."""
+    return tuple(np.array(a, dtype=np.float64) for a in (case.x, case.y, case.w1, case.w2))
+
+
+def _call(
+    judge: _Judge, case: CaseInputs, arguments: tuple[NDArray[np.float64], ...]
+) -> dict[str, NDArray[np.float64]] | str:
+    """Call the implementation on ``arguments``: its outputs read, or a message saying why not."""
+    if judge.step is None:
+        raise ValueError("a judge of a results file has no step to call")
+    x, y, w1, w2 = arguments
+    try:
+        return _read_outputs(judge.step(x, y, w1, w2, case.learning_rate), case)
+    except _UnusableResultError as error:
+        return str(error)
+    except Exception as error:  # the implementation's own failure is a verdict, not a crash
+        return f"step raised {type(error).__name__}: {error}"
+
+
+def _differing(
+    first: Mapping[str, NDArray[np.float64]], second: Mapping[str, NDArray[np.float64]]
+) -> tuple[str, tuple[int, ...]] | None:
+    """The first output (and entry) whose bits differ between two calls, or None if none does."""
+    for name in OUTPUTS:
+        if (name in first) != (name in second):
+            return name, ()
+        if name not in first:
+            continue
+        differ = first[name].view(np.int64) != second[name].view(np.int64)
+        if differ.any():
+            return name, tuple(int(i) for i in np.argwhere(differ)[0])
+    return None
 
 
 def _judge_read(
@@ -770,12 +831,15 @@ class _RejectedCaseError(Exception):
 def _run_drawn(judge: _Judge, tally: _Tally, max_examples: int) -> None:
     """Judge ``max_examples`` drawn cases; on a failure, let hypothesis shrink it and record it."""
     last: list[Failure] = []
+    stateful: list[Failure] = []  # the verdicts that caught the step keeping state
 
     def judge_one(case: CaseInputs) -> None:
         verdict = _judge_case(judge, case, DRAWN, None)
         tally.add(DRAWN, verdict, "drawn")
         if verdict.failure is not None:
             last.append(verdict.failure)
+            if STATE in verdict.failure.outputs:
+                stateful.append(verdict.failure)
             raise _RejectedCaseError(verdict.failure)
 
     # hypothesis is imported here, not at the top: judging frozen cases and results files needs
@@ -798,12 +862,18 @@ def _run_drawn(judge: _Judge, tally: _Tally, max_examples: int) -> None:
     try:
         run()
     except _RejectedCaseError as rejected:  # hypothesis re-raises the shrunk case's failure last
-        tally.failures.append(rejected.failure)
+        found = rejected.failure
     except Exception as error:  # e.g. a verdict that does not reproduce (hypothesis's Flaky)
-        if last:
-            tally.failures.append(last[-1])
-        else:
+        if not last:
             raise RuntimeError(f"the judge's hypothesis run failed: {error}") from error
+        found = last[-1]
+    else:
+        return
+    # A step that keeps state may fail a shrunk case only because of the calls before it, which
+    # its reproducer does not make: the last case that caught the state is the one to show.
+    if stateful and STATE not in found.outputs:
+        found = stateful[-1]
+    tally.failures.append(found)
 
 
 def _check_arithmetic(arithmetic: object) -> str:
