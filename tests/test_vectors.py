@@ -1,7 +1,7 @@
 """The frozen test-vector suite: its files validate, round-trip exactly, and hold what they claim.
 
 The suite is built once per session (``twolayer.vectors`` caches it, and the exact steps are a
-module fixture): the case at the seed's dims takes about a second of exact arithmetic.
+module fixture): a few seconds for its four large cases, the seed's dims among them.
 """
 
 import hashlib

@@ -120,8 +120,10 @@ NOTES: Mapping[str, str] = MappingProxyType(
         "NegativeZeroTie": "Some h is an exact tie that float arithmetic computes as -0.0 (if it "
         "sums from the first product, not from +0.0): every product of its sum is -0.0, x > 0 "
         "times w1 == -0.0. An implementation that reads the ReLU mask from the sign bit of h, "
-        "not from h > 0 and h == 0, gets grad_h, grad_w1 and w1_next wrong there; the same "
-        "inputs appear once per convention.",
+        "not from h > 0 and h == 0, gets grad_h, grad_w1 and w1_next wrong there. As at every "
+        "tie, the bounds allow either mask where h is within rounding of 0: a judge that sees "
+        "that every product is 0, a certain tie, holds the step to its convention (twolayer "
+        "check does). The same inputs appear once per convention.",
     }
 )
 """Every flag that a case may carry, with its meaning (the document's ``notes``)."""
