@@ -296,7 +296,7 @@ def test_a_results_file_is_judged_without_hypothesis(tmp_path: Path) -> None:
     )
     assert (judged.returncode, judged.stderr) == (0, "")
     assert ": conforms (arithmetic float64" in judged.stdout
-    assert "41 frozen" in judged.stdout
+    assert "49 frozen" in judged.stdout
     drawn = subprocess.run(
         [*command, "--impl", "twolayer.zoo:reference_step"],
         capture_output=True,
