@@ -871,8 +871,11 @@ def _run_drawn(judge: _Judge, tally: _Tally, max_examples: int) -> None:
         return
     # A step that keeps state may fail a shrunk case only because of the calls before it, which
     # its reproducer does not make: the last case that caught the state is the one to show.
-    if stateful and STATE not in found.outputs:
-        found = stateful[-1]
+    if STATE not in found.outputs:
+        if stateful:
+            found = stateful[-1]
+        elif any(STATE in failure.outputs for failure in tally.failures):
+            return  # the state was caught in a frozen case, which shows it: that one stays last
     tally.failures.append(found)
 
 
