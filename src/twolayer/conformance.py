@@ -844,7 +844,13 @@ def _run_drawn(judge: _Judge, tally: _Tally, max_examples: int) -> None:
 
     # hypothesis is imported here, not at the top: judging frozen cases and results files needs
     # none of it, and a plain `import twolayer.conformance` stays quick.
-    from hypothesis import HealthCheck, Phase, Verbosity, given, settings  # noqa: PLC0415
+    from hypothesis import (  # noqa: PLC0415 (only where cases are drawn: see above)
+        HealthCheck,
+        Phase,
+        Verbosity,
+        given,
+        settings,
+    )
 
     from twolayer.strategies import judge_cases  # noqa: PLC0415 (it imports hypothesis)
 
