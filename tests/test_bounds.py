@@ -514,3 +514,59 @@ def test_bound_of_one_product_is_attained_at_a_rounding_tie(arithmetic: str, dig
     error = abs(Fraction(computed["h"][0, 0]) - reference.h[0, 0])
     assert error == Fraction(1, 2**digits)
     assert error <= step_bounds.h[0, 0] <= error * (1 + 2.0 ** (-a + 2))
+
+
+ENGINES_AGREE_SEEN: Counter[str] = Counter()  # what the engines-agree property drew
+
+
+@settings(max_examples=60)
+@given(
+    case=st.one_of(FLOAT64_CASES, FLOAT32_CASES),
+    arithmetic=st.sampled_from(bounds.ARITHMETICS),
+    rule=CONVENTIONS,
+    learning_rate=tst.learning_rates(),
+    masked=st.booleans(),
+)
+def test_bounds_from_the_fast_engine_equal_those_from_exact_step(
+    case: tst.Case, arithmetic: str, rule: float, learning_rate: float, masked: bool
+) -> None:
+    """The same bounds, bit for bit, from ``fast_step``'s limbs as from ``exact.step``'s Fractions.
+
+    ``step_bounds`` reads the exact values only through an upper bound of their magnitude and
+    exact comparisons with floats; the two engines must give the same numbers and signs.
+    """
+    with np.errstate(over="ignore"):
+        off_grid = any(
+            not np.array_equal(a.astype(np.float32), a) for a in (case.x, case.y, *case.params)
+        )
+    if off_grid:
+        arithmetic = "float64"  # data off the float32 grid: judged as float64 data
+    mask = (case.x @ case.params.w1 > 0) if masked else None
+    slow = exact.step(case.params, case.x, case.y, learning_rate, relu_grad_at_zero=rule, mask=mask)
+    from_fractions, from_limbs = (
+        bounds.step_bounds(
+            case.params,
+            case.x,
+            case.y,
+            learning_rate,
+            arithmetic=arithmetic,
+            relu_grad_at_zero=rule,
+            mask=mask,
+            reference=reference,
+        )
+        for reference in (slow, None)
+    )
+    for name in bounds.StepBounds._fields:
+        assert np.array_equal(getattr(from_limbs, name), getattr(from_fractions, name)), name
+    ENGINES_AGREE_SEEN[arithmetic] += 1
+    ENGINES_AGREE_SEEN["uncertain"] += bool(from_limbs.uncertain.any())
+    ENGINES_AGREE_SEEN["infinite"] += bool(np.isinf(from_limbs.grad_w1).any())
+
+
+def test_the_engines_agree_on_every_kind_of_case() -> None:
+    """The property above saw uncertain masks and each arithmetic (it cannot pass vacuously)."""
+    if not ENGINES_AGREE_SEEN:
+        test_bounds_from_the_fast_engine_equal_those_from_exact_step()
+    assert ENGINES_AGREE_SEEN["float64"] > 5
+    assert sum(ENGINES_AGREE_SEEN[a] for a in ("float32", "tf32", "bf16")) > 5
+    assert ENGINES_AGREE_SEEN["uncertain"] > 5

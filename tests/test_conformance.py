@@ -175,15 +175,25 @@ def test_a_wrong_tie_convention_is_rejected_at_an_exact_tie(
     assert "w1 = " in report.failure.snippet
 
 
+def _exact(mantissas: list[int], exponent: int) -> tuple[twolayer.exact.Limbs, list[Fraction]]:
+    """Exact values ``m * 2**exponent`` as limbs, and as Fractions to reason with."""
+    dyadic = twolayer.exact.Dyadic(np.array(mantissas, dtype=object), exponent)
+    return twolayer.exact.limbs_from_dyadic(dyadic), [
+        m * Fraction(2) ** exponent for m in mantissas
+    ]
+
+
 def test_an_error_just_beyond_the_bound_is_rejected_and_one_at_it_is_not() -> None:
-    exact_values = np.array([Fraction(1, 3), Fraction(-5, 7)], dtype=object)
-    rounded = np.asarray(twolayer.exact.round_to(exact_values))
+    # 1/4 + 2**-62 and -(5/16 + 3 * 2**-62): more bits than a float64 holds.
+    exact_values, (first, second) = _exact([2**60 + 1, -(5 * 2**58 + 3)], -62)
+    rounded = twolayer.exact.round_limbs(exact_values)
     limit = np.array([2.0**-40, 2.0**-45])
-    at_bound = np.array([float(Fraction(1, 3) + Fraction(2) ** -40), -5 / 7])
-    beyond = np.array([np.nextafter(at_bound[0], 1.0), -5 / 7])
+    at_bound = np.array([float(first + Fraction(2) ** -40), float(second)])
+    beyond = np.array([np.nextafter(at_bound[0], 1.0), float(second)])
     inside = conformance._compare(at_bound, exact_values, rounded, limit)
     outside = conformance._compare(beyond, exact_values, rounded, limit)
-    assert Fraction(float(at_bound[0])) - Fraction(1, 3) <= Fraction(2) ** -40
+    assert Fraction(float(at_bound[0])) - first <= Fraction(2) ** -40
+    assert Fraction(float(beyond[0])) - first > Fraction(2) ** -40
     assert inside.failing == 0
     assert inside.worst_ratio <= 1
     assert outside.failing == 1
@@ -192,7 +202,7 @@ def test_an_error_just_beyond_the_bound_is_rejected_and_one_at_it_is_not() -> No
 
 
 def test_a_bound_of_zero_admits_only_the_exact_value() -> None:
-    exact_values = np.array([Fraction(3, 4)], dtype=object)
+    exact_values, _ = _exact([3], -2)
     rounded, limit = np.array([0.75]), np.array([0.0])
     assert conformance._compare(np.array([0.75]), exact_values, rounded, limit).failing == 0
     wrong = conformance._compare(np.array([np.nextafter(0.75, 1)]), exact_values, rounded, limit)
@@ -584,3 +594,86 @@ def test_any_damage_to_a_results_file_is_a_value_error_or_a_verdict(cut: int, no
     except ValueError:
         return
     assert isinstance(report.conforms, bool)
+
+
+# -- state kept between calls -----------------------------------------------------------------
+
+
+class AccumulatingStep:
+    """A step that adds each call's gradient to the last one's: PyTorch without ``zero_grad``."""
+
+    def __init__(self) -> None:
+        self.grads: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
+
+    def __call__(
+        self,
+        x: NDArray[np.float64],
+        y: NDArray[np.float64],
+        w1: NDArray[np.float64],
+        w2: NDArray[np.float64],
+        learning_rate: float,
+    ) -> Outputs:
+        outputs: Outputs = dict(zoo.reference_step(x, y, w1, w2, learning_rate))
+        grad_w1, grad_w2 = np.asarray(outputs["grad_w1"]), np.asarray(outputs["grad_w2"])
+        with np.errstate(over="ignore"):  # the sums grow; overflow is judged, not raised
+            if self.grads is not None and self.grads[0].shape == grad_w1.shape:
+                grad_w1, grad_w2 = grad_w1 + self.grads[0], grad_w2 + self.grads[1]
+            self.grads = (grad_w1, grad_w2)
+            outputs.update(grad_w1=grad_w1, grad_w2=grad_w2)
+            outputs.update(
+                w1_next=w1 - learning_rate * grad_w1, w2_next=w2 - learning_rate * grad_w2
+            )
+        return outputs
+
+
+def test_a_step_that_keeps_state_is_rejected_as_stateful_and_the_snippet_reproduces_it() -> None:
+    report = conformance.check_implementation(AccumulatingStep(), max_examples=FEW)
+    assert not report.conforms
+    failure = report.failure
+    assert failure is not None
+    assert failure.outputs == (conformance.STATE,)
+    assert failure.message.startswith("stateful: called a second time on the same inputs")
+    printed: list[object] = []
+    # A fresh step, as a fresh process would have: the snippet's two calls expose the state.
+    snippet = failure.snippet.replace("step = ...", "step = fresh")
+    exec(snippet, {"print": printed.append, "fresh": AccumulatingStep()})  # our own code
+    assert "DOES NOT CONFORM" in str(printed[0])
+    assert "stateful" in str(printed[0])
+
+
+class AlternatingOrderStep:
+    """A correct step whose loss sums the squares in a different order on every other call.
+
+    Its bits change from call to call, within rounding: a nondeterministic summation order (as
+    GPU reductions have) is no state, and conforms.
+    """
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.differed = 0
+
+    def __call__(
+        self,
+        x: NDArray[np.float64],
+        y: NDArray[np.float64],
+        w1: NDArray[np.float64],
+        w2: NDArray[np.float64],
+        learning_rate: float,
+    ) -> Outputs:
+        self.calls += 1
+        outputs: Outputs = dict(zoo.reference_step(x, y, w1, w2, learning_rate))
+        if self.calls % 2 == 0:
+            residual = (np.maximum(x.dot(w1), 0).dot(w2) - y).ravel()
+            loss = 0.0
+            for value in residual[::-1].tolist():  # one term at a time, from the last entry
+                loss += value * value
+            self.differed += loss != outputs["loss"]
+            outputs["loss"] = loss
+        return outputs
+
+
+def test_a_nondeterministic_summation_order_is_no_state() -> None:
+    step = AlternatingOrderStep()
+    report = conformance.check_implementation(step, max_examples=FEW)
+    assert report.conforms, conformance.format_report(report)
+    assert step.differed > 0  # some calls did return other bits for the same case

@@ -460,3 +460,97 @@ def test_within_bound_refuses_bad_bounds_and_shapes() -> None:
         exact.within_bound(np.array([1.0, 2.0]), value, np.array([math.nan, 1.0]))
     with pytest.raises(ValueError, match=r"computed must have the exact values' shape \(2,\)"):
         exact.within_bound(np.array([1.0]), value, np.array([0.0, 1.0]))
+
+
+# -- compare, signs, mean, magnitude_up ------------------------------------------------------------
+
+
+@st.composite
+def exact_arrays(draw: st.DrawFn) -> exact.Dyadic:
+    """A ``Dyadic`` of 1 to 5 entries, up to 120 bits, at exponents from subnormal to huge."""
+    size = draw(st.integers(1, 5))
+    mantissas = draw(st.lists(st.integers(-(2**120), 2**120), min_size=size, max_size=size))
+    return exact.Dyadic(np.array(mantissas, dtype=object), draw(st.integers(-1200, 900)))
+
+
+def _fractions(value: exact.Dyadic) -> list[Fraction]:
+    return [m * Fraction(2) ** value.exponent for m in _mantissas(value)]
+
+
+def test_compare_and_signs_decide_exactly() -> None:
+    seen: Counter[str] = Counter()
+
+    @given(value=exact_arrays(), data=st.data())
+    def check(value: exact.Dyadic, data: st.DataObject) -> None:
+        exact_values = _fractions(value)
+        near = [exact.round_to(v) for v in exact_values]
+        against = np.array(
+            [
+                data.draw(
+                    st.sampled_from(
+                        [n, math.nextafter(n, math.inf), math.nextafter(n, -math.inf), -n, 0.0]
+                    )
+                    | st.floats(allow_nan=False)
+                )
+                for n in near
+            ]
+        )
+        limbs = exact.limbs_from_dyadic(value)
+        got = exact.compare(limbs, against).tolist()
+        for v, a, sign in zip(exact_values, against.tolist(), got, strict=True):
+            if math.isinf(a):
+                expected = -1 if a > 0 else 1
+            else:
+                expected = (v > Fraction(a)) - (v < Fraction(a))
+            assert sign == expected
+            seen[f"sign {sign}"] += 1
+            seen["equal to a float"] += sign == 0 and v != 0
+        assert exact.signs(limbs).tolist() == [(v > 0) - (v < 0) for v in exact_values]
+
+    check()
+    assert min(seen["sign -1"], seen["sign 0"], seen["sign 1"], seen["equal to a float"]) > 0, seen
+
+
+def test_compare_refuses_nan_and_a_wrong_shape() -> None:
+    value = exact.limbs_from_float64(np.array([1.0, 2.0]))
+    with pytest.raises(ValueError, match="against must not hold NaN"):
+        exact.compare(value, np.array([1.0, math.nan]))
+    with pytest.raises(ValueError, match=r"against must have the exact values' shape \(2,\)"):
+        exact.compare(value, np.array([1.0]))
+
+
+@given(a=exact_arrays(), b=exact_arrays())
+def test_mean_is_the_exact_mean(a: exact.Dyadic, b: exact.Dyadic) -> None:
+    size = min(a.mantissas.size, b.mantissas.size)
+    a = exact.Dyadic(a.mantissas[:size], a.exponent)
+    b = exact.Dyadic(b.mantissas[:size], b.exponent)
+    got = exact.limbs_to_dyadic(exact.mean(exact.limbs_from_dyadic(a), exact.limbs_from_dyadic(b)))
+    expected = [(p + q) / 2 for p, q in zip(_fractions(a), _fractions(b), strict=True)]
+    assert _fractions(got) == expected
+
+
+@given(case=tst.tie_cases(), learning_rate=tst.learning_rates())
+def test_mean_step_is_the_mean_of_two_masked_steps(case: tst.Case, learning_rate: float) -> None:
+    w1, w2 = case.params
+    high = case.x @ w1 >= 0
+    low = case.x @ w1 > 0
+    steps = [exact.fast_step(w1, w2, case.x, case.y, learning_rate, 1.0, m) for m in (high, low)]
+    slow = [exact.step(case.params, case.x, case.y, learning_rate, mask=m) for m in (high, low)]
+    mean = exact.limb_step_to_dyadic(exact.mean_step(*steps))
+    for name in exact.ExactStep._fields:
+        expected = [
+            (p + q) / 2 for p, q in zip(*(np.ravel(getattr(s, name)) for s in slow), strict=True)
+        ]
+        assert _fractions(getattr(mean, name)) == expected, name
+
+
+@given(value=exact_arrays())
+def test_magnitude_up_is_the_float_above_the_nearest(value: exact.Dyadic) -> None:
+    got = exact.magnitude_up(exact.limbs_from_dyadic(value)).tolist()
+    for v, bound in zip(_fractions(value), got, strict=True):
+        assert bound >= abs(v)
+        if v == 0:
+            assert bound == 0.0
+        else:
+            nearest = exact.round_to(abs(v))
+            assert bound == math.nextafter(nearest, math.inf)

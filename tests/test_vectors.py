@@ -1,7 +1,7 @@
 """The frozen test-vector suite: its files validate, round-trip exactly, and hold what they claim.
 
 The suite is built once per session (``twolayer.vectors`` caches it, and the exact steps are a
-module fixture): the case at the seed's dims takes about a second of exact arithmetic.
+module fixture): a few seconds for its four large cases, the seed's dims among them.
 """
 
 import hashlib
@@ -13,7 +13,6 @@ import subprocess
 import sys
 import zipfile
 from collections.abc import Callable, Mapping
-from fractions import Fraction
 
 import jsonschema
 import numpy as np
@@ -22,7 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
-from twolayer import SEED_DIMS, exact, vectors
+from twolayer import SEED_DIMS, conformance, exact, vectors
 from twolayer.network import backward_values, forward, loss
 from twolayer.shapes import Grads, Params
 from twolayer.training import sgd_step
@@ -32,10 +31,14 @@ NPZ = vectors.NPZ_FILE
 
 MIN_CASES = 40  # issue 4: "at least 40 cases"
 
-# The sha256 of every case's inputs (ids, flags, conventions, learning rates and array bits, in
-# the encoding of ``_inputs_digest``). The suite is frozen: a change here is a new suite, and
-# must come with new ids (append only), never with old ids whose content changed.
-FROZEN_INPUTS_SHA256 = "0d82ae12ef79b5139e98e6fcf832e3452a9537669ee984ead380206ed3fb7e01"
+# The sha256 of the inputs of the first N cases, for each N that a version of the suite had (ids,
+# flags, conventions, learning rates and array bits, in the encoding of ``_inputs_digest``). The
+# suite is frozen: a new version appends cases with new ids and adds a line here; every earlier
+# line still holds, so no published id has changed its content.
+FROZEN_INPUTS_SHA256 = {
+    41: "0d82ae12ef79b5139e98e6fcf832e3452a9537669ee984ead380206ed3fb7e01",
+    49: "f4ec69fe9aebe816af5fa988fcc1f317fcf7a4ca05d44f76ba4f72a3fcbefde7",  # issue 12
+}
 
 FLOAT32 = np.float32  # the dtype of the float32 step below, numpy's, as an implementation's
 
@@ -54,15 +57,22 @@ def suite() -> vectors.Suite:
 
 
 @pytest.fixture(scope="module")
-def exact_steps(suite: vectors.Suite) -> dict[int, exact.ExactStep]:
-    """The exact step of every case, recomputed here, by id."""
+def exact_steps(suite: vectors.Suite) -> dict[int, exact.DyadicStep]:
+    """The exact step of every case, recomputed here by the slow engine, by id.
+
+    ``exact.dyadic_step`` is ``exact.step`` without its last conversion to ``Fraction``: Python
+    integers times one power of two per array, independent of the limbs of ``exact.fast_step``
+    that built the suite. Fractions would cost some 30 seconds more at the suite's largest cases.
+    """
     return {
-        case.inputs.id: exact.step(
-            Params(case.inputs.w1, case.inputs.w2),
+        case.inputs.id: exact.dyadic_step(
+            case.inputs.w1,
+            case.inputs.w2,
             case.inputs.x,
             case.inputs.y,
             case.inputs.learning_rate,
-            relu_grad_at_zero=case.inputs.relu_grad_at_zero,
+            case.inputs.relu_grad_at_zero,
+            None,
         )
         for case in suite.cases
     }
@@ -93,17 +103,30 @@ def _assert_same_outputs(a: vectors.StepOutputs, b: vectors.StepOutputs) -> None
             assert _same_bits(getattr(a, name), getattr(b, name)), name
 
 
-def _fractions(values: NDArray[np.float64]) -> NDArray[np.object_]:
-    out = np.empty(values.shape, dtype=object)
-    out.flat[:] = [Fraction(v) for v in values.ravel().tolist()]
-    return out
+def _rounded(value: exact.Dyadic) -> NDArray[np.float64]:
+    """Round exact values to float64 with Python's own integer arithmetic.
+
+    ``int / int`` and ``float(int)`` are correctly rounded in CPython (to nearest, ties to even,
+    subnormals included): a rounding independent of ``exact.round_limbs``, which built the suite.
+    """
+    mantissas: list[int] = value.mantissas.ravel().tolist()
+    if value.exponent >= 0:
+        rounded = [float(m << value.exponent) for m in mantissas]
+    else:
+        divisor = 1 << -value.exponent
+        rounded = [m / divisor for m in mantissas]
+    return np.array(rounded, dtype=np.float64).reshape(value.mantissas.shape)
 
 
-def _within(computed: NDArray[np.float64], exact_values: object, bound: object) -> bool:
-    """Whether ``|computed - exact| <= bound`` entrywise, decided exactly in rationals."""
-    exact_array = np.asarray(exact_values, dtype=object)
-    error = np.abs(_fractions(np.asarray(computed, dtype=np.float64)) - exact_array)
-    return bool(np.all(error <= _fractions(np.asarray(bound, dtype=np.float64))))
+def _within(computed: object, exact_values: exact.Dyadic, bound: object) -> bool:
+    """Whether ``|computed - exact| <= bound`` entrywise, decided exactly in integers."""
+    ours = exact.from_float64(np.asarray(computed, dtype=np.float64))
+    limit = exact.from_float64(np.asarray(bound, dtype=np.float64))
+    unit = min(ours.exponent, exact_values.exponent, limit.exponent)  # all are multiples of 2**unit
+    error = (ours.mantissas << (ours.exponent - unit)) - (
+        exact_values.mantissas << (exact_values.exponent - unit)
+    )
+    return bool(np.all(np.abs(error) <= limit.mantissas << (limit.exponent - unit)))
 
 
 def _encoded(document: object) -> bytes:
@@ -200,7 +223,10 @@ def test_suite_has_forty_cases_with_stable_ids_and_every_flag_documented_and_use
 
 
 def test_case_inputs_are_frozen() -> None:
-    assert _inputs_digest(vectors.build_cases()) == FROZEN_INPUTS_SHA256
+    cases = vectors.build_cases()
+    assert len(cases) == max(FROZEN_INPUTS_SHA256)
+    for count, digest in FROZEN_INPUTS_SHA256.items():
+        assert _inputs_digest(cases[:count]) == digest, count
 
 
 def test_build_cases_hands_out_read_only_float64_arrays() -> None:
@@ -223,7 +249,7 @@ def _cancels(case: vectors.VectorCase) -> bool:
 
 
 def test_flags_describe_the_cases(
-    suite: vectors.Suite, exact_steps: dict[int, exact.ExactStep]
+    suite: vectors.Suite, exact_steps: dict[int, exact.DyadicStep]
 ) -> None:
     for case in suite.cases:
         inputs, flags, step = case.inputs, set(case.inputs.flags), exact_steps[case.inputs.id]
@@ -233,16 +259,18 @@ def test_flags_describe_the_cases(
         assert ("DOutOne" in flags) == (dims[3] == 1)
         assert ("SeedDims" in flags) == (dims == tuple(SEED_DIMS))
         assert ("ZeroLearningRate" in flags) == (inputs.learning_rate == 0)
-        assert ("ZeroLoss" in flags) == (step.loss == 0)
-        ties = (step.h == 0) & (step.grad_h_relu != 0)
+        h, grad_h_relu = step.h.mantissas, step.grad_h_relu.mantissas  # the signs of the values
+        assert ("ZeroLoss" in flags) == (step.loss.mantissas == 0)
+        ties = (h == 0) & (grad_h_relu != 0)
         assert ("ReluTieAtZero" in flags) == bool(ties.any()), inputs.id
         if "DeadUnits" in flags:  # small random cases may have a dead unit too, unflagged
-            assert np.all(step.h < 0, axis=0).any(), inputs.id
+            assert np.all(h < 0, axis=0).any(), inputs.id
         arrays = (inputs.x, inputs.y, inputs.w1, inputs.w2)
         if "Float32Grid" in flags:
             assert all(_same_bits(a.astype(np.float32).astype(np.float64), a) for a in arrays)
-        if "Bf16Grid" in flags:
-            assert all(_same_bits(exact.round_to(a, "bf16"), a) for a in arrays)
+        if "Bf16Grid" in flags:  # float32 numbers (flagged so too) whose low 16 bits are 0
+            assert "Float32Grid" in flags
+            assert all(np.all(a.astype(np.float32).view(np.uint32) & 0xFFFF == 0) for a in arrays)
         magnitudes = np.abs(np.concatenate([a.ravel() for a in arrays]))
         assert ("LargeMagnitude" in flags) == bool(magnitudes.max() > 1e90)
         assert ("SmallMagnitude" in flags) == bool(magnitudes[magnitudes > 0].min() < 1e-90)
@@ -250,6 +278,28 @@ def test_flags_describe_the_cases(
         assert ("NegativeZero" in flags) == negative_zero
         if "Cancellation" in flags:
             assert _cancels(case), inputs.id
+        assert ("AwkwardSizes" in flags) == (all(map(_awkward, dims)) and max(dims) >= 100)
+        assert ("LargerThanSeedDims" in flags) == all(map(int.__gt__, dims, SEED_DIMS))
+        negative_zero_tie = _negative_zero_products(inputs.x, inputs.w1) & (grad_h_relu != 0)
+        if "NegativeZeroTie" in flags:  # x == 0 times w1 < 0 makes them too (ids 20 to 22)
+            assert negative_zero_tie.any(), inputs.id
+
+
+def _awkward(size: int) -> bool:
+    """Whether an axis leaves a tail: a prime, or one off a multiple of 8 (and not tiny)."""
+    prime = size > 1 and all(size % d for d in range(2, math.isqrt(size) + 1))
+    return size >= 3 and (prime or size % 8 in (1, 7))
+
+
+def _negative_zero_products(x: NDArray[np.float64], w1: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """Where every product ``x[i, k] * w1[k, j]`` of ``h[i, j]`` is -0.0, (batch, hidden).
+
+    There float arithmetic computes ``h`` as -0.0 whenever it sums from the first product (and
+    +0.0 where it starts from +0.0), while the exact ``h`` is 0: a tie.
+    """
+    products = x[:, :, np.newaxis] * w1[np.newaxis, :, :]
+    every: NDArray[np.bool_] = np.all((products == 0) & np.signbit(products), axis=1)
+    return every
 
 
 def test_tie_cases_come_once_per_convention_with_different_outputs(suite: vectors.Suite) -> None:
@@ -277,24 +327,24 @@ def test_float32_bounds_are_given_exactly_where_the_inputs_are_float32(
             on_grid = all(_same_bits(a.astype(np.float32).astype(np.float64), a) for a in arrays)
         assert (case.bounds_float32 is not None) == on_grid, case.inputs.id
         given_float32 += on_grid
-    assert given_float32 >= 10
+    assert given_float32 >= 26  # 19 before issue 12
 
 
 # -- the stored values ------------------------------------------------------------------------
 
 
 def test_every_stored_output_is_the_exact_value_correctly_rounded(
-    files: dict[str, bytes], exact_steps: dict[int, exact.ExactStep]
+    files: dict[str, bytes], exact_steps: dict[int, exact.DyadicStep]
 ) -> None:
     for case in vectors.load_suite(files[SUITE]).cases:
         step = exact_steps[case.inputs.id]
         for name in vectors.OUTPUT_NAMES:
             stored = np.asarray(getattr(case.expected, name))
-            assert _same_bits(stored, np.asarray(exact.round_to(getattr(step, name)))), name
+            assert _same_bits(stored, _rounded(getattr(step, name))), name
 
 
 def test_numpy_float64_step_lies_within_the_float64_bounds(
-    suite: vectors.Suite, exact_steps: dict[int, exact.ExactStep]
+    suite: vectors.Suite, exact_steps: dict[int, exact.DyadicStep]
 ) -> None:
     for case in suite.cases:
         computed, step = _numpy_float64_step(case.inputs), exact_steps[case.inputs.id]
@@ -304,7 +354,7 @@ def test_numpy_float64_step_lies_within_the_float64_bounds(
 
 
 def test_numpy_float32_step_lies_within_the_float32_bounds(
-    suite: vectors.Suite, exact_steps: dict[int, exact.ExactStep]
+    suite: vectors.Suite, exact_steps: dict[int, exact.DyadicStep]
 ) -> None:
     checked = 0
     for case in suite.cases:
@@ -315,11 +365,11 @@ def test_numpy_float32_step_lies_within_the_float32_bounds(
             bound = getattr(case.bounds_float32, name)
             assert _within(getattr(computed, name), getattr(step, name), bound), name
         checked += 1
-    assert checked >= 10
+    assert checked >= 26
 
 
 def test_the_bound_check_rejects_a_float32_step_judged_by_float64_bounds(
-    suite: vectors.Suite, exact_steps: dict[int, exact.ExactStep]
+    suite: vectors.Suite, exact_steps: dict[int, exact.DyadicStep]
 ) -> None:
     # The checker above is itself checked: float32 errors exceed float64 bounds somewhere.
     rejected = 0
@@ -329,6 +379,93 @@ def test_the_bound_check_rejects_a_float32_step_judged_by_float64_bounds(
         computed, step = _numpy_float32_step(case.inputs), exact_steps[case.inputs.id]
         rejected += not _within(computed.grad_w1, step.grad_w1, case.bounds_float64.grad_w1)
     assert rejected >= 5
+
+
+def test_float32_tf32_and_bf16_have_cases_at_realistic_awkward_sizes(suite: vectors.Suite) -> None:
+    # Issue 12: not a tenth of the suite, and not only tiny sizes. A case applies to an arithmetic
+    # where its inputs and learning rate are numbers of the format, in range (as the judge says).
+    seed_work = SEED_DIMS.batch * SEED_DIMS.d_in * SEED_DIMS.hidden
+    minimum = {"float32": 17, "tf32": 17, "bf16": 12}  # before issue 12: 10, 10 and 7
+    for arithmetic, count in minimum.items():
+        applicable = [
+            case.inputs for case in suite.cases if conformance.applies(case.inputs, arithmetic)
+        ]
+        assert len(applicable) >= count, arithmetic
+        awkward = [case for case in applicable if "AwkwardSizes" in case.flags]
+        assert len(awkward) >= 2, arithmetic
+        work = max(case.x.shape[0] * case.x.shape[1] * case.w1.shape[1] for case in awkward)
+        assert work >= 0.95 * seed_work, arithmetic  # (63, 1025, 97, 9): 0.98 of the seed's
+
+
+Float64 = NDArray[np.float64]
+StepOutputsByName = dict[str, Float64 | float]
+PlainStep = Callable[[Float64, Float64, Float64, Float64, float], StepOutputsByName]
+
+
+def _step_summing_from_the_first_product(*, sign_bit_mask: bool) -> Callable[[float], PlainStep]:
+    """A float64 step whose ``h`` sums from its first product, so that -0.0 products give -0.0.
+
+    Its ReLU factor is read from the sign bit of ``h`` (``sign_bit_mask``: 0 where the bit is
+    set, -0.0 included, else 1), or correctly: 1 where ``h > 0``, 0 where ``h < 0``, and at
+    ``h == 0`` (either sign) the convention ``relu_grad_at_zero`` that the step is built for.
+    """
+
+    def build(relu_grad_at_zero: float) -> PlainStep:
+        def step(
+            x: Float64, y: Float64, w1: Float64, w2: Float64, learning_rate: float
+        ) -> StepOutputsByName:
+            products = x[:, :, np.newaxis] * w1[np.newaxis, :, :]
+            h = products[:, 0, :]
+            for k in range(1, products.shape[1]):
+                h = h + products[:, k, :]
+            y_pred = np.maximum(h, 0) @ w2
+            grad_y_pred = 2 * (y_pred - y)
+            if sign_bit_mask:
+                factor = np.where(np.signbit(h), 0.0, 1.0)
+            else:
+                factor = np.where(h > 0, 1.0, np.where(h < 0, 0.0, relu_grad_at_zero))
+            grad_w1 = x.T @ ((grad_y_pred @ w2.T) * factor)
+            grad_w2 = np.maximum(h, 0).T @ grad_y_pred
+            return {
+                "h": h,
+                "loss": float(np.square(y_pred - y).sum()),
+                "grad_w1": grad_w1,
+                "grad_w2": grad_w2,
+                "w1_next": w1 - learning_rate * grad_w1,
+                "w2_next": w2 - learning_rate * grad_w2,
+            }
+
+        return step
+
+    return build
+
+
+def test_negative_zero_ties_come_once_per_convention_and_catch_a_sign_bit_mask(
+    suite: vectors.Suite,
+) -> None:
+    cases = [case.inputs for case in suite.cases if "NegativeZeroTie" in case.inputs.flags]
+    assert sorted(case.relu_grad_at_zero for case in cases) == [0.0, 0.5, 1.0]
+    sign_bit = _step_summing_from_the_first_product(sign_bit_mask=True)
+    correct = _step_summing_from_the_first_product(sign_bit_mask=False)
+    for case in cases:
+        assert _negative_zero_products(case.x, case.w1).any()  # -0.0 reaches h, in the inputs
+        rule, arguments = case.relu_grad_at_zero, (case.x, case.y, case.w1, case.w2)
+        h = sign_bit(rule)(*arguments, case.learning_rate)["h"]
+        assert np.any((h == 0) & np.signbit(h))  # summed from its first product: -0.0
+        # The stored bounds allow either mask where h is within rounding of 0; the judge knows
+        # that every product is 0 here, a certain tie, and holds the step to its convention.
+        judged = conformance.check_case(
+            correct(rule), *arguments, case.learning_rate, relu_grad_at_zero=rule
+        )
+        assert judged.conforms, rule
+        judged = conformance.check_case(
+            sign_bit(rule), *arguments, case.learning_rate, relu_grad_at_zero=rule
+        )
+        # The sign bit says h < 0: factor 0, right only under relu'(0) = 0.
+        assert judged.conforms == (rule == 0), rule
+        if not judged.conforms:
+            assert judged.failure is not None
+            assert set(judged.failure.outputs) <= {"grad_w1", "w1_next"}
 
 
 def test_exact_cases_are_computed_exactly_by_numpy_float64(suite: vectors.Suite) -> None:

@@ -57,12 +57,14 @@ from twolayer.shapes import (
     BoolArray,
     Float64Array,
     Hidden,
+    ObjectArray,
     Params,
     Sizes,
     X,
     Y,
     check_array,
     check_learning_rate,
+    check_mask,
     check_params,
     check_relu_grad_at_zero,
     frozen,
@@ -78,6 +80,7 @@ Left = Float64[Float64Array, "rows inner"]  # the left factor of a product being
 Right = Float64[Float64Array, "inner cols"]  # its right factor
 Product = Float64[Float64Array, "rows cols"]  # the product's shape
 Values = Float64[Float64Array, "..."]  # a bound being evaluated, any shape
+Exact = ObjectArray | exact.Limbs  # exact values: Fractions (exact.step), or limbs (fast_step)
 
 
 class Arithmetic(NamedTuple):
@@ -197,8 +200,10 @@ def _up(computed: Values, operations: int) -> Values:
     return np.where(np.isnan(widened), np.inf, widened)
 
 
-def _magnitude_up(values: NDArray[np.object_]) -> Values:
-    """Upper bounds of ``|values|`` for an array of Fractions: the float above, 0 for 0."""
+def _magnitude_up(values: Exact) -> Values:
+    """Upper bounds of ``|values|``, exact values: the float above, 0 for 0."""
+    if isinstance(values, exact.Limbs):
+        return exact.magnitude_up(values)  # the same numbers, whole arrays at a time
     out = np.empty(values.shape, dtype=np.float64)
     out.flat[:] = [_fraction_magnitude_up(value) for value in values.ravel().tolist()]
     return out
@@ -214,9 +219,18 @@ def _fraction_magnitude_up(value: Fraction) -> float:
     return math.nextafter(nearest, math.inf)
 
 
-def _exceeds(values: NDArray[np.object_], limits: Values) -> NDArray[np.bool_]:
+def _exceeds(values: Exact, limits: Values) -> NDArray[np.bool_]:
     """Return ``values > limits`` elementwise, exactly (Fraction against float compares exactly)."""
+    if isinstance(values, exact.Limbs):
+        return exact.compare(values, limits) > 0
     return values > limits
+
+
+def _below(values: Exact, limits: Values) -> NDArray[np.bool_]:
+    """Return ``values < limits`` elementwise, exactly."""
+    if isinstance(values, exact.Limbs):
+        return exact.compare(values, limits) < 0
+    return values < limits
 
 
 # -- the arithmetic's constants, exact then rounded up ------------------------------------------
@@ -348,7 +362,7 @@ def step_bounds(
     arithmetic: str = "float64",
     relu_grad_at_zero: float = 1.0,
     mask: exact.Mask | None = None,
-    reference: exact.ExactStep | None = None,
+    reference: exact.ExactStep | exact.LimbStep | None = None,
 ) -> StepBounds:
     """Return rigorous bounds on the rounding error of one step computed in ``arithmetic``.
 
@@ -378,7 +392,8 @@ def step_bounds(
         relu_grad_at_zero: the exact reference's ReLU derivative at an exact zero: 0, 0.5 or 1.
         mask: None, or the implementation's ReLU mask, a bool array ``(batch, hidden)``.
         reference: the exact step, if the caller has it already: it must be
-            ``twolayer.exact.step`` of these same arguments (and ``mask``); not checked.
+            ``twolayer.exact.step`` or ``twolayer.exact.fast_step`` of these same arguments (and
+            ``mask``); not checked. Without it, ``fast_step`` computes it.
 
     Returns:
         ``StepBounds``: float64 arrays shaped as the values they bound, ``loss`` a float, and
@@ -409,7 +424,7 @@ def step_bounds(
     for name, values in (("x", x), ("y", y), ("params.w1", w1), ("params.w2", w2)):
         _check_grid(name, values, arithmetic)
     if reference is None:
-        reference = exact.step(Params(w1, w2), x, y, rate, relu_grad_at_zero=rule, mask=mask)
+        reference = exact.fast_step(w1, w2, x, y, rate, rule, check_mask(mask, sizes))
     # inf and nan may arise where a value could overflow (the bound is then inf): no warnings.
     with np.errstate(over="ignore", invalid="ignore"):
         return _bounds(w1, w2, x, rate, rule, mask, reference, ARITHMETIC[arithmetic])
@@ -422,7 +437,7 @@ def _bounds(
     learning_rate: float,
     relu_grad_at_zero: float,
     mask: exact.Mask | None,
-    reference: exact.ExactStep,
+    reference: exact.ExactStep | exact.LimbStep,
     arithmetic: Arithmetic,
 ) -> StepBounds:
     abs_x, abs_w1, abs_w2 = np.abs(x), np.abs(w1), np.abs(w2)  # exact: inputs are floats
@@ -431,7 +446,7 @@ def _bounds(
     error_h = _capped(
         _product_bound(abs_x, no_error_x, abs_w1, no_error_w1, arithmetic), h, arithmetic
     )
-    uncertain = ~_exceeds(np.abs(reference.h), error_h)  # |h| <= E_h, exactly
+    uncertain = ~_exceeds(reference.h, error_h) & ~_below(reference.h, -error_h)  # |h| <= E_h
     if mask is None:
         may_be_active = _exceeds(reference.h, -error_h)  # h > -E_h: the computed h may be > 0
         surely_active = ~uncertain & may_be_active

@@ -25,7 +25,6 @@ import math
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from fractions import Fraction
 from functools import cache
 from typing import NamedTuple
 
@@ -77,6 +76,9 @@ STEP = "step"
 
 INPUTS = "inputs"
 """The name blamed when the implementation changed one of its arguments in place."""
+
+STATE = "state"
+"""The name blamed when the implementation answered the same case differently a second time."""
 
 DRAWN = "hypothesis"
 """The case label of the cases that hypothesis draws."""
@@ -164,7 +166,7 @@ class _Reference(NamedTuple):
 
     case: CaseInputs
     label: str
-    exact: exact.ExactStep
+    exact: exact.LimbStep  # the fast engine's exact values
     bounds: bounds.StepBounds
     rounded: Mapping[str, NDArray[np.float64]]  # each output's exact value rounded to float64
     needs_mask: bool  # some h is within rounding of 0: the implementation's h decides the mask
@@ -176,12 +178,6 @@ def _params(case: CaseInputs) -> Params:
     return Params(case.w1, case.w2)
 
 
-def _mean_step(a: exact.ExactStep, b: exact.ExactStep) -> exact.ExactStep:
-    """The entrywise mean of two exact steps (exact: Fractions)."""
-    fields = exact.ExactStep._fields
-    return exact.ExactStep(**{name: (getattr(a, name) + getattr(b, name)) / 2 for name in fields})
-
-
 def _as_bool(values: object) -> NDArray[np.bool_]:
     return np.asarray(values, dtype=np.bool_)
 
@@ -189,17 +185,14 @@ def _as_bool(values: object) -> NDArray[np.bool_]:
 def _finish(
     case: CaseInputs,
     label: str,
-    step: exact.ExactStep,
+    step: exact.LimbStep,
     found: bounds.StepBounds,
     *,
     needs_mask: bool,
     moving_ties: bool,
 ) -> _Reference:
-    rounded = {
-        name: np.asarray(exact.round_to(np.asarray(getattr(step, name), dtype=object)))
-        for name in OUTPUTS
-    }
-    rule_free = not (_as_bool(step.h == 0).any() or found.uncertain.any())
+    rounded = {name: exact.round_limbs(getattr(step, name)) for name in OUTPUTS}
+    rule_free = not ((exact.signs(step.h) == 0).any() or found.uncertain.any())
     return _Reference(case, label, step, found, rounded, needs_mask, moving_ties, rule_free)
 
 
@@ -221,7 +214,12 @@ def _reference(
     the reference is the mean of the steps with the ties active and inactive.
     """
     params, rate = _params(case), case.learning_rate
-    plain = exact.step(params, case.x, case.y, rate, relu_grad_at_zero=relu_grad_at_zero)
+
+    def exact_step(rule: float, mask: NDArray[np.bool_] | None) -> exact.LimbStep:
+        return exact.fast_step(case.w1, case.w2, case.x, case.y, rate, rule, mask)
+
+    plain = exact_step(relu_grad_at_zero, None)
+    h_signs = exact.signs(plain.h)
     loose = bounds.step_bounds(
         params,
         case.x,
@@ -231,17 +229,17 @@ def _reference(
         relu_grad_at_zero=relu_grad_at_zero,
         reference=plain,
     )
-    exact_zero = _as_bool(plain.h == 0)
+    exact_zero = h_signs == 0
     # Where every product x[i, k] * w1[k, j] is 0, every implementation computes h exactly 0,
     # in any arithmetic: a certain tie, where the convention applies and nothing excuses it.
     ties = (case.x != 0).astype(np.int64) @ (case.w1 != 0).astype(np.int64) == 0
     moving = bool(
-        (ties & _as_bool(plain.grad_h_relu != 0) & np.any(case.x != 0, axis=1)[:, None]).any()
+        (ties & (exact.signs(plain.grad_h_relu) != 0) & np.any(case.x != 0, axis=1)[:, None]).any()
     )
     open_choice = loose.uncertain & ~ties
     if open_choice.any() and h is None:
         return _finish(case, label, plain, loose, needs_mask=True, moving_ties=moving)
-    active = _as_bool(plain.h > 0)
+    active = h_signs > 0
     if h is not None and open_choice.any():
         active[open_choice] = h[open_choice] > 0
         own_ties = open_choice & (h == 0)
@@ -254,13 +252,12 @@ def _reference(
         return _finish(case, label, plain, loose, needs_mask=False, moving_ties=moving)
     high, low = active | ties, active & ~ties
     if relu_grad_at_zero == 1.0:
-        reference = exact.step(params, case.x, case.y, rate, mask=high)
+        reference = exact_step(relu_grad_at_zero, high)
     elif relu_grad_at_zero == 0.0:
-        reference = exact.step(params, case.x, case.y, rate, mask=low)
+        reference = exact_step(relu_grad_at_zero, low)
     else:
-        reference = _mean_step(
-            exact.step(params, case.x, case.y, rate, mask=high),
-            exact.step(params, case.x, case.y, rate, mask=low),
+        reference = exact.mean_step(
+            exact_step(relu_grad_at_zero, high), exact_step(relu_grad_at_zero, low)
         )
     # With the ties taken as active, the bound of grad_h there is E_grad_h_relu: at least the
     # error of any factor in [0, 1] applied to the computed grad_h_relu.
@@ -359,16 +356,9 @@ class _Comparison(NamedTuple):
     failing: int
 
 
-def _exceeds_exactly(computed: float, exact_value: Fraction, limit: float) -> bool:
-    """``|computed - exact| > limit``, in exact rational arithmetic."""
-    if math.isinf(limit):
-        return False
-    return abs(Fraction(computed) - exact_value) > Fraction(limit)
-
-
 def _compare(
     computed: NDArray[np.float64],
-    exact_values: NDArray[np.object_],
+    exact_values: exact.Limbs,
     rounded: NDArray[np.float64],
     limit: NDArray[np.float64],
 ) -> _Comparison:
@@ -381,7 +371,7 @@ def _compare(
     limit``, an estimate, made to agree with the exact verdict: above 1 exactly where it fails.
     """
     flat_computed, flat_rounded = computed.ravel(), rounded.ravel()
-    flat_limit, flat_exact = limit.ravel(), exact_values.ravel()
+    flat_limit = limit.ravel()
     margin = 1 + 4 * _F64_UNIT
     with np.errstate(over="ignore", invalid="ignore"):
         distance = np.abs(flat_computed - flat_rounded)
@@ -390,8 +380,10 @@ def _compare(
         lower = distance / margin - half_ulp * margin
     within, beyond = upper <= flat_limit, lower > flat_limit
     failing = beyond.copy()
-    for i in np.flatnonzero(~(within | beyond)):
-        failing[i] = _exceeds_exactly(float(flat_computed[i]), flat_exact[i], float(flat_limit[i]))
+    undecided = ~(within | beyond)
+    if undecided.any():
+        decided = exact.within_bound(computed, exact_values, limit).within.ravel()
+        failing[undecided] = ~decided[undecided]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         ratio = np.where(flat_limit > 0, distance / flat_limit, np.where(distance > 0, np.inf, 0.0))
     ratio = np.nan_to_num(ratio, nan=0.0, posinf=np.inf)
@@ -411,10 +403,6 @@ class _CaseVerdict(NamedTuple):
     moving_ties: bool
 
 
-def _fraction_array(value: object) -> NDArray[np.object_]:
-    return np.asarray(value, dtype=object)
-
-
 def _judge_outputs(
     outputs: Mapping[str, NDArray[np.float64]], reference: _Reference
 ) -> tuple[dict[str, _Comparison], list[str]]:
@@ -425,7 +413,7 @@ def _judge_outputs(
         if name not in outputs:
             continue
         limit = np.asarray(getattr(reference.bounds, name), dtype=np.float64)
-        exact_values = _fraction_array(getattr(reference.exact, name))
+        exact_values: exact.Limbs = getattr(reference.exact, name)
         comparison = _compare(outputs[name], exact_values, reference.rounded[name], limit)
         comparisons[name] = comparison
         if comparison.failing:
@@ -470,22 +458,80 @@ def _judge_case(
     ``reference``: the case's, computed without the implementation's ``h`` (frozen cases), or
     None to compute it after the call, with its ``h`` (drawn cases).
     """
-    x, y, w1, w2 = (np.array(a, dtype=np.float64) for a in (case.x, case.y, case.w1, case.w2))
-    arguments = (x, y, w1, w2)
-    if judge.step is None:
-        raise ValueError("a judge of a results file has no step to call")
-    try:
-        result = judge.step(x, y, w1, w2, case.learning_rate)
-        outputs = _read_outputs(result, case)
-    except _UnusableResultError as error:
-        return _failed(judge, case, label, (STEP,), [str(error)])
-    except Exception as error:  # the implementation's own failure is a verdict, not a crash
-        message = f"step raised {type(error).__name__}: {error}"
-        return _failed(judge, case, label, (STEP,), [message])
+    arguments = _fresh(case)
+    outputs = _call(judge, case, arguments)
+    if isinstance(outputs, str):
+        return _failed(judge, case, label, (STEP,), [outputs])
+    # The same case again, on fresh copies: a step is a function of its arguments alone.
+    again = _call(judge, case, _fresh(case))
+    if isinstance(again, str):
+        message = f"called a second time on the same inputs, {again}"
+        return _failed(judge, case, label, (STATE,), [message])
     if reference is None:
         h = outputs.get("h")
         reference = _reference(case, label, judge.arithmetic, judge.relu_grad_at_zero, h)
-    return _judge_read(judge, reference, outputs, _changed(case, arguments))
+    verdict = _judge_read(judge, reference, outputs, _changed(case, arguments))
+    differing = _differing(outputs, again)
+    if differing is None:
+        return verdict
+    # Different bits from the same inputs: either rounding that varies from call to call (a
+    # nondeterministic summation order), which is legal while both answers are within their
+    # bounds, or state kept between calls, which makes one of them wrong.
+    second = _judge_read(judge, reference, again, [])
+    if verdict.failure is None and second.failure is None:
+        return verdict
+    name, index = differing
+    if name in outputs and name in again:
+        where = f"[{', '.join(map(str, index))}]" if index else ""
+        returned = (
+            f"{name}{where} = {float(again[name][index])!r}, not {float(outputs[name][index])!r}"
+        )
+    else:
+        returned = f"{'no' if name in outputs else 'an'} {name}, unlike the first time"
+    wrong = "the second answer" if verdict.failure is None else "the first answer"
+    failure = verdict.failure or second.failure
+    details = failure.message if failure is not None else ""
+    message = (
+        f"stateful: called a second time on the same inputs, step returned {returned}, and "
+        f"{wrong} is beyond its bounds; its answer depends on earlier calls, and a step must "
+        f"depend on its arguments alone. {details}"
+    )
+    return _failed(judge, case, label, (STATE,), [message])
+
+
+def _fresh(case: CaseInputs) -> tuple[NDArray[np.float64], ...]:
+    """Writeable copies of the case's ``x, y, w1, w2``, for one call of the implementation."""
+    return tuple(np.array(a, dtype=np.float64) for a in (case.x, case.y, case.w1, case.w2))
+
+
+def _call(
+    judge: _Judge, case: CaseInputs, arguments: tuple[NDArray[np.float64], ...]
+) -> dict[str, NDArray[np.float64]] | str:
+    """Call the implementation on ``arguments``: its outputs read, or a message saying why not."""
+    if judge.step is None:
+        raise ValueError("a judge of a results file has no step to call")
+    x, y, w1, w2 = arguments
+    try:
+        return _read_outputs(judge.step(x, y, w1, w2, case.learning_rate), case)
+    except _UnusableResultError as error:
+        return str(error)
+    except Exception as error:  # the implementation's own failure is a verdict, not a crash
+        return f"step raised {type(error).__name__}: {error}"
+
+
+def _differing(
+    first: Mapping[str, NDArray[np.float64]], second: Mapping[str, NDArray[np.float64]]
+) -> tuple[str, tuple[int, ...]] | None:
+    """The first output (and entry) whose bits differ between two calls, or None if none does."""
+    for name in OUTPUTS:
+        if (name in first) != (name in second):
+            return name, ()
+        if name not in first:
+            continue
+        differ = first[name].view(np.int64) != second[name].view(np.int64)
+        if differ.any():
+            return name, tuple(int(i) for i in np.argwhere(differ)[0])
+    return None
 
 
 def _judge_read(
@@ -785,17 +831,26 @@ class _RejectedCaseError(Exception):
 def _run_drawn(judge: _Judge, tally: _Tally, max_examples: int) -> None:
     """Judge ``max_examples`` drawn cases; on a failure, let hypothesis shrink it and record it."""
     last: list[Failure] = []
+    stateful: list[Failure] = []  # the verdicts that caught the step keeping state
 
     def judge_one(case: CaseInputs) -> None:
         verdict = _judge_case(judge, case, DRAWN, None)
         tally.add(DRAWN, verdict, "drawn")
         if verdict.failure is not None:
             last.append(verdict.failure)
+            if STATE in verdict.failure.outputs:
+                stateful.append(verdict.failure)
             raise _RejectedCaseError(verdict.failure)
 
     # hypothesis is imported here, not at the top: judging frozen cases and results files needs
     # none of it, and a plain `import twolayer.conformance` stays quick.
-    from hypothesis import HealthCheck, Phase, Verbosity, given, settings  # noqa: PLC0415
+    from hypothesis import (  # noqa: PLC0415 (only where cases are drawn: see above)
+        HealthCheck,
+        Phase,
+        Verbosity,
+        given,
+        settings,
+    )
 
     from twolayer.strategies import judge_cases  # noqa: PLC0415 (it imports hypothesis)
 
@@ -813,12 +868,21 @@ def _run_drawn(judge: _Judge, tally: _Tally, max_examples: int) -> None:
     try:
         run()
     except _RejectedCaseError as rejected:  # hypothesis re-raises the shrunk case's failure last
-        tally.failures.append(rejected.failure)
+        found = rejected.failure
     except Exception as error:  # e.g. a verdict that does not reproduce (hypothesis's Flaky)
-        if last:
-            tally.failures.append(last[-1])
-        else:
+        if not last:
             raise RuntimeError(f"the judge's hypothesis run failed: {error}") from error
+        found = last[-1]
+    else:
+        return
+    # A step that keeps state may fail a shrunk case only because of the calls before it, which
+    # its reproducer does not make: the last case that caught the state is the one to show.
+    if STATE not in found.outputs:
+        if stateful:
+            found = stateful[-1]
+        elif any(STATE in failure.outputs for failure in tally.failures):
+            return  # the state was caught in a frozen case, which shows it: that one stays last
+    tally.failures.append(found)
 
 
 def _check_arithmetic(arithmetic: object) -> str:

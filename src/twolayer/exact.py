@@ -38,6 +38,7 @@ from twolayer.shapes import (
     Y,
     check_array,
     check_learning_rate,
+    check_mask,
     check_params,
     check_relu_grad_at_zero,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "LimbStep",
     "Limbs",
     "Mask",
+    "compare",
     "dyadic_step",
     "fast_step",
     "from_float64",
@@ -60,8 +62,12 @@ __all__ = [
     "limbs_from_dyadic",
     "limbs_from_float64",
     "limbs_to_dyadic",
+    "magnitude_up",
+    "mean",
+    "mean_step",
     "round_limbs",
     "round_to",
+    "signs",
     "step",
     "to_fractions",
     "value_and_grad",
@@ -300,22 +306,6 @@ def dyadic_step(
     )
 
 
-def _check_mask(mask: object, sizes: Sizes) -> Mask | None:
-    if mask is None:
-        return None
-    batch, hidden = sizes["batch"][0], sizes["hidden"][0]
-    if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
-        raise TypeError(
-            f"mask must be None or a numpy bool array of shape (batch, hidden) = ({batch}, "
-            f"{hidden}); got {type(mask).__qualname__} {getattr(mask, 'dtype', '')}".rstrip()
-        )
-    if mask.shape != (batch, hidden):
-        raise ValueError(
-            f"mask must have shape (batch, hidden) = ({batch}, {hidden}); got shape {mask.shape}"
-        )
-    return mask
-
-
 def step(
     params: Params,
     x: X,
@@ -369,7 +359,7 @@ def step(
     y = check_array("y", y, "batch d_out", sizes)
     rate = check_learning_rate(learning_rate)
     rule = check_relu_grad_at_zero(relu_grad_at_zero)
-    checked_mask = _check_mask(mask, sizes)
+    checked_mask = check_mask(mask, sizes)
     values = dyadic_step(w1, w2, x, y, rate, rule, checked_mask)
     h, grad_h_relu = to_fractions(values.h), to_fractions(values.grad_h_relu)
     return ExactStep(
@@ -675,6 +665,55 @@ def _limb_signs(a: Limbs) -> NDArray[np.int64]:
     return np.where(a.digits[-1] < 0, -1, a.digits.any(axis=0).astype(np.int64))
 
 
+def signs(value: Limbs) -> NDArray[np.int64]:
+    """Return -1, 0 or 1 per entry of ``value``: the sign of the exact value."""
+    return _limb_signs(value)
+
+
+def compare(value: Limbs, against: NDArray[np.float64]) -> NDArray[np.int64]:
+    """Return ``sign(value - against)`` per entry, exactly: -1, 0 or 1.
+
+    ``against`` is float64 of ``value``'s shape; an infinite entry is compared as such (every
+    exact value is below inf and above -inf). NaN is refused.
+    """
+    shape = value.digits.shape[1:]
+    if against.shape != shape:
+        raise ValueError(f"against must have the exact values' shape {shape}; got {against.shape}")
+    if np.isnan(against).any():
+        raise ValueError("against must not hold NaN")
+    infinite = np.isinf(against)
+    finite = limbs_from_float64(np.where(infinite, 0.0, against))
+    difference = _limb_signs(_limb_combination([(value, 1, 0), (finite, -1, 0)]))
+    return np.where(infinite, np.where(against > 0, -1, 1), difference)
+
+
+def mean(a: Limbs, b: Limbs) -> Limbs:
+    """Return the exact entrywise mean ``(a + b) / 2`` of two limb arrays of one shape."""
+    shape = a.digits.shape[1:]
+    a, b = (Limbs(v.digits.reshape(v.digits.shape[0], -1), v.exponent) for v in (a, b))  # 0-d too
+    result = _limb_combination([(a, 1, -1), (b, 1, -1)])
+    return Limbs(result.digits.reshape(result.digits.shape[0], *shape), result.exponent)
+
+
+def mean_step(a: LimbStep, b: LimbStep) -> LimbStep:
+    """The entrywise mean of two exact steps (for a tie factor 0.5: see ``step``'s ``mask``)."""
+    return LimbStep(*(mean(x, y) for x, y in zip(a, b, strict=True)))
+
+
+def magnitude_up(value: Limbs) -> NDArray[np.float64]:
+    """Return an upper bound of ``|value|`` per entry, in float64.
+
+    0 exactly where the value is 0; elsewhere the float above ``|value|`` rounded to nearest
+    (inf beyond float64's range), so that a value below half the smallest subnormal, which rounds
+    to 0, is bounded by the smallest subnormal. The same numbers as the bound that
+    ``twolayer.bounds`` takes of a ``Fraction``.
+    """
+    nearest = np.abs(round_limbs(value, "float64"))
+    with np.errstate(over="ignore"):
+        above = np.nextafter(nearest, math.inf)
+    return np.where(_limb_signs(value) == 0, 0.0, above)
+
+
 def fast_step(
     w1: W1, w2: W2, x: X, y: Y, learning_rate: float, relu_grad_at_zero: float, mask: Mask | None
 ) -> LimbStep:
@@ -850,31 +889,34 @@ def round_limbs(value: Limbs, arithmetic: str = "float64") -> NDArray[np.float64
     magnitudes = _magnitudes(flat)  # every digit in [0, 2**b)
     count = magnitudes.shape[0]
     used = magnitudes != 0
+    size = flat.shape[1]
+    columns = np.arange(size)
+    limb_major = magnitudes.ravel()  # digit (l, n) at l * size + n
+
+    def digits_at(limbs: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Each entry's digit at limb ``limbs[n]``, 0 outside ``[0, count)``."""
+        inside = (limbs >= 0) & (limbs < count)
+        gathered = limb_major[np.clip(limbs, 0, count - 1) * size + columns]
+        return np.where(inside, gathered, 0)
+
     top_limb = count - 1 - np.argmax(used[::-1], axis=0)  # anything where the value is 0
-    top_digit = np.take_along_axis(magnitudes, top_limb[np.newaxis], axis=0)[0]
+    top_digit = limb_major[top_limb * size + columns]
     top_bit = RADIX_BITS * top_limb + np.frexp(top_digit.astype(np.float64))[1] - 1
     quantum = np.maximum(top_bit + value.exponent, form.min_exponent) - (form.precision - 1)
     # The rounding bit's position in the integer: top_bit - precision at the least, so the
-    # window from it to the leading bit is at most precision + 1 bits, and its first limb is
-    # at least 3 below limb 0 (precision <= 53 < 3 b): three zero limbs go below. It may lie
+    # window from it to the leading bit is at most precision + 1 bits, which four limbs hold
+    # (precision <= 53 < 3 b); its first limb may lie below limb 0 (zeros there). It may lie
     # far above the leading bit (a value below half the smallest subnormal): then the window
-    # is zero limbs, four above the top, and the value rounds to 0.
+    # is zero limbs and the value rounds to 0.
     rounding_bit = quantum - 1 - value.exponent
     first, offset = np.divmod(rounding_bit, RADIX_BITS)
-    padded = np.concatenate(
-        [np.zeros((3, flat.shape[1]), np.int64), magnitudes, np.zeros((4, flat.shape[1]), np.int64)]
-    )
-    index = np.minimum(first + 3, count + 3)[np.newaxis]
-    window = np.take_along_axis(padded, index, axis=0)[0]
+    window = digits_at(first)
     sticky = (window & ((1 << offset) - 1)) != 0
     window >>= offset
     for limb in range(1, _WINDOW_DIGITS):
-        digit = np.take_along_axis(padded, index + limb, axis=0)[0]
-        window += digit << (RADIX_BITS * limb - offset)  # bits above the leading one are 0
-    # Any set bit in the limbs below the window's first: a running "or", one row lower.
-    below = np.logical_or.accumulate(padded != 0, axis=0)
-    below = np.concatenate([np.zeros((1, flat.shape[1]), np.bool_), below[:-1]])
-    sticky |= np.take_along_axis(below, index, axis=0)[0]
+        window += digits_at(first + limb) << (RADIX_BITS * limb - offset)  # none above the top
+    # Any set bit in a limb below the window's first: the lowest non-zero limb is below it.
+    sticky |= np.argmax(used, axis=0) < first
     units = window >> 1
     above_half = (window & 1 == 1) & (sticky | (units & 1 == 1))  # to nearest, ties to even
     units += above_half

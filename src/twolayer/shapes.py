@@ -237,3 +237,23 @@ def frozen(array: NDArray[np.float64]) -> NDArray[np.float64]:
     """Mark a freshly computed array read-only and return it (no copy: nobody else holds it)."""
     array.flags.writeable = False
     return array
+
+
+def check_mask(mask: object, sizes: Sizes) -> BoolArray | None:
+    """Return ``mask`` if it is None or a bool array ``(batch, hidden)`` of those sizes; else raise.
+
+    ``sizes`` must hold ``batch`` and ``hidden`` already (from ``x`` and ``params``).
+    """
+    if mask is None:
+        return None
+    batch, hidden = sizes["batch"][0], sizes["hidden"][0]
+    if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
+        raise TypeError(
+            f"mask must be None or a numpy bool array of shape (batch, hidden) = ({batch}, "
+            f"{hidden}); got {type(mask).__qualname__} {getattr(mask, 'dtype', '')}".rstrip()
+        )
+    if mask.shape != (batch, hidden):
+        raise ValueError(
+            f"mask must have shape (batch, hidden) = ({batch}, {hidden}); got shape {mask.shape}"
+        )
+    return mask
