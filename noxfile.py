@@ -1,7 +1,7 @@
 """Every check of twolayer is a nox session: ``nox`` runs the default ones.
 
 Default: lint, typecheck, tests (on every supported Python), lowest, docs, crosscheck. On
-request: bench, mutation.
+request: bench, mutation, acceptance.
 
 Sessions install the project and its PEP 735 dependency groups from ``pyproject.toml``; uv is the
 backend where it is installed, virtualenv otherwise. A supported Python that cannot be found is
@@ -159,6 +159,26 @@ def bench(session: nox.Session) -> None:
         groups.append("crosscheck")
     _install_groups(session, *groups)
     session.run("python", "benchmarks/bench.py", *args)
+
+
+@nox.session(python=PYTHON)
+def acceptance(session: nox.Session) -> None:
+    """Issue 12's acceptance matrix: the judge's default run against every tiled kernel.
+
+    Not in the default run (about ten minutes on two cores): each test is a full
+    ``check_implementation`` of one kernel of ``twolayer.zoo.blocked_step``, mistaken (every tile
+    width, chunk and dtype) or correct. The default tests judge one kernel of each mistake.
+    """
+    _install_groups(session, "test")
+    session.run(
+        "pytest",
+        "tests/test_kernel_tails.py",
+        "-m",
+        "acceptance",
+        "--numprocesses=auto",
+        *session.posargs,
+        env={"TWOLAYER_HYPOTHESIS_PROFILE": "ci", "TWOLAYER_ACCEPTANCE": "1"},
+    )
 
 
 @nox.session(python=PYTHON, venv_backend="virtualenv")

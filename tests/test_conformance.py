@@ -677,3 +677,27 @@ def test_a_nondeterministic_summation_order_is_no_state() -> None:
     report = conformance.check_implementation(step, max_examples=FEW)
     assert report.conforms, conformance.format_report(report)
     assert step.differed > 0  # some calls did return other bits for the same case
+
+
+def test_the_first_half_of_the_drawn_cases_is_small_and_the_second_reaches_large_sizes() -> None:
+    # A mistake that shows at 1 to 3 entries an axis is found, and shrunk, among those first (so
+    # that its reproducer is read at a glance); kernels' tails need the second half's sizes.
+    seen: list[tuple[int, int, int, int]] = []
+
+    def recording(
+        x: NDArray[np.float64],
+        y: NDArray[np.float64],
+        w1: NDArray[np.float64],
+        w2: NDArray[np.float64],
+        learning_rate: float,
+    ) -> dict[str, Any]:
+        seen.append((x.shape[0], x.shape[1], w1.shape[1], y.shape[1]))
+        return zoo.reference_step(x, y, w1, w2, learning_rate)
+
+    report = conformance.check_implementation(recording, cases=[], max_examples=21)
+    assert report.conforms, conformance.format_report(report)
+    assert report.drawn_cases == 21
+    assert len(seen) == 2 * 21  # each case twice, the second time to see state
+    small, sized = seen[: 2 * 11], seen[2 * 11 :]
+    assert all(max(dims) <= 3 for dims in small), small
+    assert any(max(dims) > 3 for dims in sized), sized

@@ -209,3 +209,19 @@ def test_the_same_choices_draw_the_same_cases_read_only() -> None:
             assert np.array_equal(np.signbit(getattr(one, name)), np.signbit(getattr(other, name)))
             assert not getattr(one, name).flags.writeable
         assert one.learning_rate == other.learning_rate
+
+
+@pytest.mark.parametrize("arithmetic", ARITHMETICS)
+def test_the_small_cases_have_every_axis_from_one_to_three(arithmetic: str) -> None:
+    drawn: list[CaseInputs] = []
+
+    @settings(max_examples=100, database=None, derandomize=True, phases=(Phase.generate,))
+    @given(tst.judge_cases(arithmetic, small=True))
+    def record(case: CaseInputs) -> None:
+        assert conformance.on_grid(case.x, arithmetic)
+        drawn.append(case)
+
+    record()
+    sizes = {size for case in drawn for size in dims_of(case)}
+    assert len(drawn) == 100
+    assert sizes == {1, 2, 3}, sizes

@@ -829,7 +829,13 @@ class _RejectedCaseError(Exception):
 
 
 def _run_drawn(judge: _Judge, tally: _Tally, max_examples: int) -> None:
-    """Judge ``max_examples`` drawn cases; on a failure, let hypothesis shrink it and record it."""
+    """Judge ``max_examples`` drawn cases; on a failure, let hypothesis shrink it and record it.
+
+    Two runs of hypothesis: the first half of the cases (rounded up) has every axis 1 to 3, drawn
+    entry by entry, so that a mistake that shows at such sizes shrinks to a case one reads at a
+    glance; the second half reaches the sizes where kernels break (``strategies.judge_cases``).
+    The second run is made only if the first found nothing.
+    """
     last: list[Failure] = []
     stateful: list[Failure] = []  # the verdicts that caught the step keeping state
 
@@ -854,26 +860,34 @@ def _run_drawn(judge: _Judge, tally: _Tally, max_examples: int) -> None:
 
     from twolayer.strategies import judge_cases  # noqa: PLC0415 (it imports hypothesis)
 
-    run = settings(
-        max_examples=max_examples,
-        database=None,
-        derandomize=True,  # the same cases for every implementation, and the same verdict
-        deadline=None,
-        print_blob=False,
-        report_multiple_bugs=False,
-        verbosity=Verbosity.quiet,
-        phases=(Phase.generate, Phase.shrink),
-        suppress_health_check=list(HealthCheck),
-    )(given(judge_cases(judge.arithmetic))(judge_one))
-    try:
-        run()
-    except _RejectedCaseError as rejected:  # hypothesis re-raises the shrunk case's failure last
-        found = rejected.failure
-    except Exception as error:  # e.g. a verdict that does not reproduce (hypothesis's Flaky)
-        if not last:
-            raise RuntimeError(f"the judge's hypothesis run failed: {error}") from error
-        found = last[-1]
-    else:
+    small = max_examples - max_examples // 2
+    runs = ((True, small), (False, max_examples - small))
+    found: Failure | None = None
+    for small_dims, examples in runs:
+        if not examples:
+            continue
+        run = settings(
+            max_examples=examples,
+            database=None,
+            derandomize=True,  # the same cases for every implementation, and the same verdict
+            deadline=None,
+            print_blob=False,
+            report_multiple_bugs=False,
+            verbosity=Verbosity.quiet,
+            phases=(Phase.generate, Phase.shrink),
+            suppress_health_check=list(HealthCheck),
+        )(given(judge_cases(judge.arithmetic, small=small_dims))(judge_one))
+        try:
+            run()
+        except _RejectedCaseError as rejected:  # hypothesis re-raises the shrunk case's failure
+            found = rejected.failure
+        except Exception as error:  # e.g. a verdict that does not reproduce (hypothesis's Flaky)
+            if not last:
+                raise RuntimeError(f"the judge's hypothesis run failed: {error}") from error
+            found = last[-1]
+        if found is not None:
+            break
+    if found is None:
         return
     # A step that keeps state may fail a shrunk case only because of the calls before it, which
     # its reproducer does not make: the last case that caught the state is the one to show.
@@ -909,7 +923,9 @@ def check_implementation(
     the exact value within the rigorous bound of ``arithmetic`` (see ``twolayer.bounds``); where
     ``h`` is within rounding of 0 the implementation's own ``h`` decides the mask, if it returns
     ``h``. The drawn cases are derandomized, so that a verdict is the same on every run, and a
-    failing one is shrunk by hypothesis to a minimal case.
+    failing one is shrunk by hypothesis to a minimal case. Half of them (the first) have every
+    axis 1 to 3; the others reach past the seed's dims, at tile and chunk tails, powers of two
+    and primes (``twolayer.strategies.judge_cases``).
 
     Args:
         step: ``step(x, y, w1, w2, learning_rate) -> {"loss", "grad_w1", "grad_w2", "w1_next",

@@ -385,6 +385,12 @@ def _judge_size(limit: int, seed_size: int) -> st.SearchStrategy[int]:
     return st.sampled_from(_JUDGE_SIZE_BRANCHES).flatmap(branches.__getitem__)
 
 
+def small_dims() -> st.SearchStrategy[Dims]:
+    """Draw dims with every axis from 1 to 3: a case of them is drawn entry by entry."""
+    size = st.integers(1, _JUDGE_CORNER)
+    return st.builds(Dims, size, size, size, size)
+
+
 def judge_dims() -> st.SearchStrategy[Dims]:
     """Draw the dims of a judge's case: each axis small, awkward or anything up to its maximum.
 
@@ -653,8 +659,12 @@ def _corner(values: st.SearchStrategy[float]) -> st.SearchStrategy[NDArray[np.fl
 
 
 @cache
-def judge_cases(arithmetic: str) -> st.SearchStrategy[CaseInputs]:
+def judge_cases(arithmetic: str, *, small: bool = False) -> st.SearchStrategy[CaseInputs]:
     """Draw the judge's cases for ``arithmetic``: sizes where kernels break, values on its grid.
+
+    With ``small``, every axis is 1 to 3 (``small_dims``) and each case is drawn entry by
+    entry: the judge draws these first, because a mistake that shows at such sizes then
+    shrinks to a case that one reads at a glance.
 
     The dims (``judge_dims``) reach ``Dims(130, 1100, 260, 20)`` and favour tile and chunk tails,
     powers of two and primes. Each array's top-left 3 x 3 corner is drawn entry by entry
@@ -696,4 +706,5 @@ def judge_cases(arithmetic: str) -> st.SearchStrategy[CaseInputs]:
             st.none(), st.tuples(st.integers(0, _JUDGE_CORNER - 1), st.sampled_from((0.0, -0.0)))
         ),
     )
-    return st.builds(_drawn_case, judge_dims(), drawn, st.just(arithmetic))
+    dims = small_dims() if small else judge_dims()
+    return st.builds(_drawn_case, dims, drawn, st.just(arithmetic))
