@@ -196,6 +196,10 @@ def _finish(
     return _Reference(case, label, step, found, rounded, needs_mask, moving_ties, rule_free)
 
 
+def _exact_step(case: CaseInputs, rule: float, mask: NDArray[np.bool_] | None) -> exact.LimbStep:
+    return exact.fast_step(case.w1, case.w2, case.x, case.y, case.learning_rate, rule, mask)
+
+
 def _reference(
     case: CaseInputs,
     label: str,
@@ -214,11 +218,7 @@ def _reference(
     the reference is the mean of the steps with the ties active and inactive.
     """
     params, rate = _params(case), case.learning_rate
-
-    def exact_step(rule: float, mask: NDArray[np.bool_] | None) -> exact.LimbStep:
-        return exact.fast_step(case.w1, case.w2, case.x, case.y, rate, rule, mask)
-
-    plain = exact_step(relu_grad_at_zero, None)
+    plain = _exact_step(case, relu_grad_at_zero, None)
     h_signs = exact.signs(plain.h)
     loose = bounds.step_bounds(
         params,
@@ -252,12 +252,12 @@ def _reference(
         return _finish(case, label, plain, loose, needs_mask=False, moving_ties=moving)
     high, low = active | ties, active & ~ties
     if relu_grad_at_zero == 1.0:
-        reference = exact_step(relu_grad_at_zero, high)
+        reference = _exact_step(case, relu_grad_at_zero, high)
     elif relu_grad_at_zero == 0.0:
-        reference = exact_step(relu_grad_at_zero, low)
+        reference = _exact_step(case, relu_grad_at_zero, low)
     else:
         reference = exact.mean_step(
-            exact_step(relu_grad_at_zero, high), exact_step(relu_grad_at_zero, low)
+            _exact_step(case, relu_grad_at_zero, high), _exact_step(case, relu_grad_at_zero, low)
         )
     # With the ties taken as active, the bound of grad_h there is E_grad_h_relu: at least the
     # error of any factor in [0, 1] applied to the computed grad_h_relu.
