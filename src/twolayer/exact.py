@@ -871,6 +871,8 @@ def round_limbs(value: Limbs, arithmetic: str = "float64") -> NDArray[np.float64
     entry, from the limbs of its magnitude: the leading bit, hence the spacing ``2**quantum`` of
     the format there; the bits from ``quantum - 1`` (the rounding bit) up, at most ``precision +
     1`` of them, which four limbs hold; and whether any bit below them is set (the sticky bit).
+    To float64, most entries take a shortcut that reads four limbs of each (see
+    ``_round_float64``), and the others this way.
 
     Args:
         value: exact values (e.g. a field of ``fast_step``'s result).
@@ -882,9 +884,101 @@ def round_limbs(value: Limbs, arithmetic: str = "float64") -> NDArray[np.float64
     """
     if arithmetic not in FORMATS:
         raise ValueError(f"arithmetic must be one of {', '.join(FORMATS)}; got {arithmetic!r}")
-    form = FORMATS[arithmetic]
     shape = value.digits.shape[1:]
     flat = value.digits.reshape(value.digits.shape[0], -1)
+    if arithmetic == "float64":
+        return _round_float64(flat, value.exponent).reshape(shape)
+    return _round_exact(flat, value.exponent, FORMATS[arithmetic]).reshape(shape)
+
+
+_WINDOW_SCALE = 2.0 ** (2 * RADIX_BITS)  # the weight of a window's upper pair of limbs
+_WINDOW_LEAST = 2.0**55  # a window at least this large has integer midpoints (see below)
+
+
+def _round_float64(flat: NDArray[np.int64], exponent: int) -> NDArray[np.float64]:
+    """``_round_exact`` to float64 of every column of ``flat`` (canonical digits), mostly in floats.
+
+    Each entry's leading limb ``j`` is the highest that is not a sign digit (0 above a value
+    >= 0; above a negative one, 2**b - 1 below a top digit of -1). With ``s`` the sign digits'
+    value above ``j`` (0, or -1 for a negative entry whose top limb is above ``j``), the value
+    is ``(W + f) 2**(b (j - 3) + exponent)``, where ``W = s 2**(4 b) + d_j 2**(3 b) + ... +
+    d_(j-3)`` is an integer (limbs below 0 are 0) and ``f``, the limbs below ``j - 3``, is in
+    ``[0, 1)``: every digit below the top is in ``[0, 2**b)``. ``|W| >= 2**(3 b) = 2**60``,
+    since ``d_j`` is not a sign digit.
+
+    ``W`` is the sum of two floats that hold it exactly, ``H = (s 2**(2 b) + d_j 2**b +
+    d_(j-1)) 2**(2 b)`` and ``L = d_(j-2) 2**b + d_(j-3)``, so that ``r = fl(H + L)`` is ``W``
+    correctly rounded to 53 bits, and ``e = L - (r - H)`` is ``W - r`` exactly (Fast2Sum: ``|H|
+    >= |L|``). Where ``|r| >= 2**55``, the neighbours of ``r`` are at least 4 apart and the
+    midpoints between them are integers, so ``W``, an integer, is a midpoint or at least 1 away
+    from one: ``W + f`` rounds as ``W`` does, to ``r``, unless ``W`` is the midpoint above ``r``
+    (``e > 0`` and ``2 e`` the gap to the next float up), where ``f > 0`` rounds up. Scaled by
+    the power of two, ``r`` is the rounded value wherever the result is a normal number (the
+    format's spacing there is 53 bits'). The entries that this does not decide (that midpoint,
+    results near the subnormals or overflow, and the values 0 and -1 times ``2**exponent``,
+    which have no leading limb) go to ``_round_exact``.
+    """
+    count, size = flat.shape
+    out = np.zeros(size)
+    top = flat[-1]
+    negative = top < 0
+    left: list[NDArray[np.intp]] = []  # the columns for _round_exact
+    leading = (top != 0) & (top != -1)  # the top limb is the leading one
+    entries, pending = np.flatnonzero(leading), np.flatnonzero(~leading)
+    level = count - 1
+    while True:
+        if entries.size:
+            left.append(_round_window(flat, exponent, level, entries, negative, out))
+        if level == 0 or not pending.size:
+            break
+        level -= 1
+        sign_digits = np.where(negative[pending], _RADIX_MASK, 0)
+        leading = flat[level, pending] != sign_digits
+        entries, pending = pending[leading], pending[~leading]
+    # No leading limb: 0 (out holds 0.0 already), or -1 times 2**exponent.
+    left.append(pending[negative[pending]])
+    rest = np.concatenate(left)
+    if rest.size:
+        out[rest] = _round_exact(flat[:, rest], exponent, FORMATS["float64"])
+    return out
+
+
+def _round_window(
+    flat: NDArray[np.int64],
+    exponent: int,
+    level: int,
+    entries: NDArray[np.intp],
+    negative: NDArray[np.bool_],
+    out: NDArray[np.float64],
+) -> NDArray[np.intp]:
+    """Round ``entries``, whose leading limb is ``level``, into ``out`` where the shortcut of
+    ``_round_float64`` decides them; return the others."""
+
+    def digit(limb: int) -> NDArray[np.int64]:
+        return flat[limb, entries] if limb >= 0 else np.zeros(entries.size, dtype=np.int64)
+
+    upper = (digit(level) << RADIX_BITS) + digit(level - 1)  # |upper| <= 2**41: exact in float
+    if level < flat.shape[0] - 1:
+        upper -= negative[entries].astype(np.int64) << (2 * RADIX_BITS)  # s 2**(2 b)
+    high = upper.astype(np.float64) * _WINDOW_SCALE
+    low = ((digit(level - 2) << RADIX_BITS) + digit(level - 3)).astype(np.float64)  # < 2**40
+    rounded = high + low
+    error = low - (rounded - high)
+    gap = np.nextafter(rounded, math.inf) - rounded  # |rounded| >= 2**55: finite, exact
+    shift = exponent + RADIX_BITS * (level - 3)
+    scale = np.frexp(rounded)[1] + shift  # 2**(scale - 1) <= |result| < 2**scale
+    decided: NDArray[np.bool_] = (
+        (np.abs(rounded) >= _WINDOW_LEAST)
+        & ~((error > 0) & (2 * error == gap))
+        & (scale - 1 >= FORMATS["float64"].min_exponent + 1)  # normal, with room to spare
+        & (scale <= FORMATS["float64"].max_exponent)  # finite, with room to spare
+    )
+    out[entries[decided]] = np.ldexp(rounded[decided], shift)
+    return entries[~decided]
+
+
+def _round_exact(flat: NDArray[np.int64], exponent: int, form: FloatFormat) -> NDArray[np.float64]:
+    """``round_limbs`` of the columns of ``flat`` (canonical digits, limbs first), as floats."""
     negative = flat[-1] < 0
     magnitudes = _magnitudes(flat)  # every digit in [0, 2**b)
     count = magnitudes.shape[0]
@@ -902,13 +996,13 @@ def round_limbs(value: Limbs, arithmetic: str = "float64") -> NDArray[np.float64
     top_limb = count - 1 - np.argmax(used[::-1], axis=0)  # anything where the value is 0
     top_digit = limb_major[top_limb * size + columns]
     top_bit = RADIX_BITS * top_limb + np.frexp(top_digit.astype(np.float64))[1] - 1
-    quantum = np.maximum(top_bit + value.exponent, form.min_exponent) - (form.precision - 1)
+    quantum = np.maximum(top_bit + exponent, form.min_exponent) - (form.precision - 1)
     # The rounding bit's position in the integer: top_bit - precision at the least, so the
     # window from it to the leading bit is at most precision + 1 bits, which four limbs hold
     # (precision <= 53 < 3 b); its first limb may lie below limb 0 (zeros there). It may lie
     # far above the leading bit (a value below half the smallest subnormal): then the window
     # is zero limbs and the value rounds to 0.
-    rounding_bit = quantum - 1 - value.exponent
+    rounding_bit = quantum - 1 - exponent
     first, offset = np.divmod(rounding_bit, RADIX_BITS)
     window = digits_at(first)
     sticky = (window & ((1 << offset) - 1)) != 0
@@ -923,7 +1017,7 @@ def round_limbs(value: Limbs, arithmetic: str = "float64") -> NDArray[np.float64
     as_float = units.astype(np.float64)  # exact: at most 2**precision
     overflow = (units != 0) & (np.frexp(as_float)[1] + quantum > form.max_exponent + 1)
     magnitude = np.where(overflow, math.inf, np.ldexp(as_float, np.where(overflow, 0, quantum)))
-    return np.where(negative, -magnitude, magnitude).reshape(shape)
+    return np.where(negative, -magnitude, magnitude)
 
 
 class BoundCheck(NamedTuple):
