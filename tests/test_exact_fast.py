@@ -351,23 +351,28 @@ def test_round_limbs_of_the_fast_step_equals_round_to_of_the_exact_step() -> Non
 
 
 def test_round_limbs_shortcut_leaves_only_the_hard_entries_to_the_exact_rounding() -> None:
-    """To float64, the four-limb shortcut decides an entry unless the tail below its window could
-    move it across a midpoint, or the result is near the subnormals or overflow."""
+    """To float64, the four-limb window ``W`` of an entry decides it where ``W`` and ``W + 1``
+    round alike (the limbs below add less than 1), and the result is a normal number."""
     b = exact.RADIX_BITS
-    midpoint = ((1 << 53) + 1) << (3 * b - 54)  # a 54-bit odd window: the midpoint above r
-    plain = [
-        (1 << (3 * b)) + 12345,  # a window of one limb and zeros
-        midpoint - (1 << 20),  # well away from the midpoint
-        ((1 << 53) + 3) << (3 * b - 54),  # a midpoint that rounds up (ties to even): decided
+    down = ((1 << 53) + 1) << (3 * b - 54)  # a 54-bit window on a midpoint that rounds down
+    up = ((1 << 53) + 3) << (3 * b - 54)  # one on a midpoint that rounds up (ties to even)
+    cases = [  # (mantissa, left to the exact rounding)
+        ((1 << (3 * b)) + 12345, False),  # a window of one limb and a few bits
+        (-(1 << (3 * b)) - 12345, False),
+        (down - (1 << 20), False),  # well away from the midpoint
+        (-down + (1 << 20), False),
+        (up, False),  # W rounds up, W + 1 too
+        (-up, True),  # W rounds away from 0, W + 1 toward it
+        ((down << (5 * b)) + 1, True),  # W on the midpoint, a tail far below: rounds up
+        (-(down << (5 * b)) - 1, True),  # the tail makes W = -midpoint - 1, W + 1 the midpoint
+        (down << (5 * b), True),  # the midpoint itself: W + 1 rounds up, W down
+        (-(down << (5 * b)), False),  # -midpoint rounds toward 0, and so does W + 1
+        (-1, True),  # no leading limb: -1 times 2**exponent
+        (0, False),  # no leading limb: 0
     ]
-    hard = [
-        (midpoint << (5 * b)) + 1,  # the midpoint, and one bit far below the window: rounds up
-        midpoint << (5 * b),  # the midpoint itself: a tie, rounds down to even
-        -1,  # no leading limb: -1 times 2**exponent
-    ]
-    mantissas = [sign * m for m in plain + hard[:2] for sign in (1, -1)] + hard[2:] + [0]
     for shift in (0, 3 * b, 7 * b + 5):  # the leading limb at the top, or far below it
-        wide = [m << shift if abs(m) > 1 else m for m in mantissas] + [1 << (12 * b)]
+        # One entry of 12 limbs above the others: their leading limbs lie below the top.
+        wide = [m << shift if abs(m) > 1 else m for m, _ in cases] + [1 << (12 * b)]
         limbs = exact.limbs_from_dyadic(exact.Dyadic(np.array(wide, dtype=object), -200))
         with mock.patch.object(exact, "_round_exact", wraps=exact._round_exact) as spy:
             got = exact.round_limbs(limbs)
@@ -376,13 +381,8 @@ def test_round_limbs_shortcut_leaves_only_the_hard_entries_to_the_exact_rounding
         )
         assert got.tolist() == expected.tolist()
         assert np.signbit(got).tolist() == np.signbit(expected).tolist()
-        # Left to the exact rounding: the window at the midpoint above its rounding, with and
-        # without a tail (the positive ones; the negative one's even neighbour lies above it,
-        # and the tail below a negative value moves its window off the midpoint), the negative
-        # of the midpoint whose even neighbour lies below it, and -1. None of the plain ones.
         columns = [call.args[0].shape[1] for call in spy.call_args_list]
-        assert columns == [4], (shift, columns)
-        assert got[0] == float(Fraction(wide[0]) * Fraction(2) ** -200)
+        assert columns == [sum(left for _, left in cases)], (shift, columns)
 
 
 def test_round_limbs_refuses_an_unknown_format() -> None:

@@ -681,10 +681,19 @@ def compare(value: Limbs, against: NDArray[np.float64]) -> NDArray[np.int64]:
         raise ValueError(f"against must have the exact values' shape {shape}; got {against.shape}")
     if np.isnan(against).any():
         raise ValueError("against must not hold NaN")
-    infinite = np.isinf(against)
-    finite = limbs_from_float64(np.where(infinite, 0.0, against))
-    difference = _limb_signs(_limb_combination([(value, 1, 0), (finite, -1, 0)]))
-    return np.where(infinite, np.where(against > 0, -1, 1), difference)
+    # Rounding is monotone: where the value rounded to float64 differs from a finite float,
+    # the exact value lies on the same side of it. Only the entries that round to ``against``
+    # itself are compared in limbs.
+    rounded, target = round_limbs(value, "float64").reshape(-1), against.reshape(-1)
+    result = (rounded > target).astype(np.int64) - (rounded < target)
+    infinite = np.isinf(target)
+    result[infinite] = np.where(target[infinite] > 0, -1, 1)
+    tied = np.flatnonzero((rounded == target) & ~infinite)
+    if tied.size:
+        entries = Limbs(value.digits.reshape(value.digits.shape[0], -1)[:, tied], value.exponent)
+        floats = limbs_from_float64(target[tied])
+        result[tied] = _limb_signs(_limb_combination([(entries, 1, 0), (floats, -1, 0)]))
+    return result.reshape(shape)
 
 
 def mean(a: Limbs, b: Limbs) -> Limbs:
@@ -711,7 +720,13 @@ def magnitude_up(value: Limbs) -> NDArray[np.float64]:
     nearest = np.abs(round_limbs(value, "float64"))
     with np.errstate(over="ignore"):
         above = np.nextafter(nearest, math.inf)
-    return np.where(_limb_signs(value) == 0, 0.0, above)
+    # A value that rounds to 0 may be 0 or not: only those entries' limbs are read.
+    rounded_zero = np.flatnonzero(nearest == 0)
+    zero = np.zeros(np.shape(nearest), dtype=np.bool_)
+    if rounded_zero.size:
+        flat = value.digits.reshape(value.digits.shape[0], -1)
+        zero.reshape(-1)[rounded_zero] = ~flat[:, rounded_zero].any(axis=0)
+    return np.where(zero, 0.0, above)
 
 
 def fast_step(
@@ -871,8 +886,8 @@ def round_limbs(value: Limbs, arithmetic: str = "float64") -> NDArray[np.float64
     entry, from the limbs of its magnitude: the leading bit, hence the spacing ``2**quantum`` of
     the format there; the bits from ``quantum - 1`` (the rounding bit) up, at most ``precision +
     1`` of them, which four limbs hold; and whether any bit below them is set (the sticky bit).
-    To float64, most entries take a shortcut that reads four limbs of each (see
-    ``_round_float64``), and the others this way.
+    To float64, most entries take a shortcut that reads four limbs of each and decides by
+    monotonicity (see ``_round_float64``), and the others this way.
 
     Args:
         value: exact values (e.g. a field of ``fast_step``'s result).
@@ -892,7 +907,6 @@ def round_limbs(value: Limbs, arithmetic: str = "float64") -> NDArray[np.float64
 
 
 _WINDOW_SCALE = 2.0 ** (2 * RADIX_BITS)  # the weight of a window's upper pair of limbs
-_WINDOW_LEAST = 2.0**55  # a window at least this large has integer midpoints (see below)
 
 
 def _round_float64(flat: NDArray[np.int64], exponent: int) -> NDArray[np.float64]:
@@ -903,38 +917,40 @@ def _round_float64(flat: NDArray[np.int64], exponent: int) -> NDArray[np.float64
     value above ``j`` (0, or -1 for a negative entry whose top limb is above ``j``), the value
     is ``(W + f) 2**(b (j - 3) + exponent)``, where ``W = s 2**(4 b) + d_j 2**(3 b) + ... +
     d_(j-3)`` is an integer (limbs below 0 are 0) and ``f``, the limbs below ``j - 3``, is in
-    ``[0, 1)``: every digit below the top is in ``[0, 2**b)``. ``|W| >= 2**(3 b) = 2**60``,
-    since ``d_j`` is not a sign digit.
+    ``[0, 1)``: every digit below the top is in ``[0, 2**b)``.
 
     ``W`` is the sum of two floats that hold it exactly, ``H = (s 2**(2 b) + d_j 2**b +
-    d_(j-1)) 2**(2 b)`` and ``L = d_(j-2) 2**b + d_(j-3)``, so that ``r = fl(H + L)`` is ``W``
-    correctly rounded to 53 bits, and ``e = L - (r - H)`` is ``W - r`` exactly (Fast2Sum: ``|H|
-    >= |L|``). Where ``|r| >= 2**55``, the neighbours of ``r`` are at least 4 apart and the
-    midpoints between them are integers, so ``W``, an integer, is a midpoint or at least 1 away
-    from one: ``W + f`` rounds as ``W`` does, to ``r``, unless ``W`` is the midpoint above ``r``
-    (``e > 0`` and ``2 e`` the gap to the next float up), where ``f > 0`` rounds up. Scaled by
-    the power of two, ``r`` is the rounded value wherever the result is a normal number (the
-    format's spacing there is 53 bits'). The entries that this does not decide (that midpoint,
-    results near the subnormals or overflow, and the values 0 and -1 times ``2**exponent``,
-    which have no leading limb) go to ``_round_exact``.
+    d_(j-1)) 2**(2 b)`` (an integer below ``2**41`` in magnitude, times a power of two) and ``L
+    = d_(j-2) 2**b + d_(j-3)`` (below ``2**40``), so that ``r = fl(H + L)`` is ``W`` correctly
+    rounded to 53 bits, and ``fl(H + (L + 1))`` is ``W + 1`` correctly rounded. Rounding is
+    monotone and ``W <= W + f < W + 1``: where the two agree, ``W + f`` rounds to ``r`` too.
+    Scaled by the power of two, exactly, ``r`` is the value rounded to float64 wherever the
+    result is a normal number (the format's spacing there is 53 bits'). Since ``d_j`` is not a
+    sign digit, ``|W| >= 2**(3 b) = 2**60``, whose neighbours are ``2**8`` apart: the two
+    disagree only for ``W`` within 1 of a midpoint, a few in a thousand at the most. Those
+    entries, results near the subnormals or overflow, and the values 0 and -1 times
+    ``2**exponent`` (which have no leading limb) go to ``_round_exact``.
     """
-    count, size = flat.shape
-    out = np.zeros(size)
+    count = flat.shape[0]
     top = flat[-1]
     negative = top < 0
-    left: list[NDArray[np.intp]] = []  # the columns for _round_exact
     leading = (top != 0) & (top != -1)  # the top limb is the leading one
-    entries, pending = np.flatnonzero(leading), np.flatnonzero(~leading)
+    # The top limb's window for every entry, its rows whole; only the leading ones are kept.
+    rounded, decided = _round_window(flat, exponent, count - 1, None, negative)
+    decided &= leading
+    out = np.where(decided, rounded, 0.0)
+    left: list[NDArray[np.intp]] = [np.flatnonzero(leading & ~decided)]  # for _round_exact
+    pending = np.flatnonzero(~leading)
     level = count - 1
-    while True:
-        if entries.size:
-            left.append(_round_window(flat, exponent, level, entries, negative, out))
-        if level == 0 or not pending.size:
-            break
+    while pending.size and level > 0:
         level -= 1
         sign_digits = np.where(negative[pending], _RADIX_MASK, 0)
-        leading = flat[level, pending] != sign_digits
-        entries, pending = pending[leading], pending[~leading]
+        found = flat[level, pending] != sign_digits
+        entries, pending = pending[found], pending[~found]
+        if entries.size:
+            rounded, decided = _round_window(flat, exponent, level, entries, negative)
+            out[entries[decided]] = rounded[decided]
+            left.append(entries[~decided])
     # No leading limb: 0 (out holds 0.0 already), or -1 times 2**exponent.
     left.append(pending[negative[pending]])
     rest = np.concatenate(left)
@@ -947,34 +963,33 @@ def _round_window(
     flat: NDArray[np.int64],
     exponent: int,
     level: int,
-    entries: NDArray[np.intp],
+    entries: NDArray[np.intp] | None,
     negative: NDArray[np.bool_],
-    out: NDArray[np.float64],
-) -> NDArray[np.intp]:
-    """Round ``entries``, whose leading limb is ``level``, into ``out`` where the shortcut of
-    ``_round_float64`` decides them; return the others."""
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """The shortcut of ``_round_float64`` for ``entries`` (None: every column), taken as having
+    their leading limb at ``level``: the rounded values, and where they are decided."""
 
     def digit(limb: int) -> NDArray[np.int64]:
-        return flat[limb, entries] if limb >= 0 else np.zeros(entries.size, dtype=np.int64)
+        if limb < 0:
+            return np.zeros(flat.shape[1] if entries is None else entries.size, dtype=np.int64)
+        row: NDArray[np.int64] = flat[limb] if entries is None else flat[limb, entries]
+        return row
 
-    upper = (digit(level) << RADIX_BITS) + digit(level - 1)  # |upper| <= 2**41: exact in float
+    upper = (digit(level) << RADIX_BITS) + digit(level - 1)
     if level < flat.shape[0] - 1:
-        upper -= negative[entries].astype(np.int64) << (2 * RADIX_BITS)  # s 2**(2 b)
-    high = upper.astype(np.float64) * _WINDOW_SCALE
-    low = ((digit(level - 2) << RADIX_BITS) + digit(level - 3)).astype(np.float64)  # < 2**40
+        signs = negative if entries is None else negative[entries]
+        upper -= signs.astype(np.int64) << (2 * RADIX_BITS)  # s 2**(2 b)
+    high = upper.astype(np.float64) * _WINDOW_SCALE  # exact: an integer below 2**41, scaled
+    low = ((digit(level - 2) << RADIX_BITS) + digit(level - 3)).astype(np.float64)  # exact
     rounded = high + low
-    error = low - (rounded - high)
-    gap = np.nextafter(rounded, math.inf) - rounded  # |rounded| >= 2**55: finite, exact
+    decided = rounded == high + (low + 1.0)
     shift = exponent + RADIX_BITS * (level - 3)
     scale = np.frexp(rounded)[1] + shift  # 2**(scale - 1) <= |result| < 2**scale
-    decided: NDArray[np.bool_] = (
-        (np.abs(rounded) >= _WINDOW_LEAST)
-        & ~((error > 0) & (2 * error == gap))
-        & (scale - 1 >= FORMATS["float64"].min_exponent + 1)  # normal, with room to spare
-        & (scale <= FORMATS["float64"].max_exponent)  # finite, with room to spare
-    )
-    out[entries[decided]] = np.ldexp(rounded[decided], shift)
-    return entries[~decided]
+    float64 = FORMATS["float64"]
+    # A normal result, with room to spare at both ends (none of them needs it).
+    decided &= (scale - 1 > float64.min_exponent) & (scale <= float64.max_exponent)
+    with np.errstate(over="ignore", under="ignore"):  # only where not decided
+        return np.ldexp(rounded, shift), decided
 
 
 def _round_exact(flat: NDArray[np.int64], exponent: int, form: FloatFormat) -> NDArray[np.float64]:
