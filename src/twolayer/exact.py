@@ -522,11 +522,13 @@ def limbs_from_float64(values: NDArray[np.float64]) -> Limbs:
     count = (int(shift.max()) + _FLOAT64_DIGITS) // RADIX_BITS + 1 if shift.size else 1
     digits = np.empty((count, *values.shape), dtype=np.int64)
     for limb in range(count):
-        below = RADIX_BITS * limb - shift  # bits of m below this limb: >= 0, or -(bits to add)
-        right = np.clip(below, 0, 63)
-        left = np.clip(-below, 0, RADIX_BITS)  # where below < 0: m's low bits move up
-        kept = (mantissas & ((1 << (RADIX_BITS - left)) - 1)) << left
-        digits[limb] = np.where(below >= 0, mantissas >> right, kept)
+        # Bits [b l, b (l + 1)) of the integer are m's from bit b l - shift: m shifted up where
+        # that is negative (bits that it shifts beyond 63 fall outside the limb anyway), down
+        # where it is positive (arithmetically: beyond 63, only the sign is left).
+        below = RADIX_BITS * limb - shift
+        up = np.clip(-below, 0, 63)
+        down = np.clip(below, 0, 63)
+        np.right_shift(mantissas << up, down, out=digits[limb, ...])
         if limb < count - 1:
             digits[limb] &= _RADIX_MASK
     return Limbs(_trimmed(digits), exponent)
