@@ -117,10 +117,15 @@ def test_fast_step_equals_the_dyadic_step() -> None:
 
 # The blocking of the GEMMs: every path of _limb_matmul (stacked or Toeplitz, the inner axis
 # cut into pieces, the limbs of the left operand in groups, the int64 sum of the blocks and its
-# intermediate carries), reached on small cases by shrinking the limits. Smaller limits only
-# shorten the sums, which stay exact.
+# intermediate carries), and _limb_combination's pieces of columns, reached on small cases by
+# shrinking the limits. Smaller limits only shorten the sums, which stay exact.
 BLOCKINGS = {
-    "stacked, pieces of 3": {"_STACKED_INNER": 1, "_EXACT_TERMS": 3, "_CARRY_EVERY": 9},
+    "stacked, pieces of 3": {
+        "_STACKED_INNER": 1,
+        "_EXACT_TERMS": 3,
+        "_CARRY_EVERY": 9,
+        "_COMBINATION_COLUMNS": 3,
+    },
     "toeplitz, groups and pieces of 4": {
         "_STACKED_INNER": 10**9,
         "_EXACT_TERMS": 4,

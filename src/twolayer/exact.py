@@ -425,6 +425,7 @@ _TOEPLITZ_BYTES = 1 << 26  # the largest block matrix that one grouped GEMM may 
 _STACKED_INNER = 256  # inner axes at least this long: limbs stacked, not in a Toeplitz matrix
 _CARRY_EVERY = 512  # sums of 512 GEMM outputs stay below 2**61
 _WINDOW_DIGITS = 4  # a 55-bit window of an integer spans at most 4 limbs of 20 bits
+_COMBINATION_COLUMNS = 1 << 15  # _limb_combination's piece: a few MiB of floats
 
 
 class Limbs(NamedTuple):
@@ -562,13 +563,19 @@ def limb_step_to_dyadic(values: LimbStep) -> DyadicStep:
     return DyadicStep(*(limbs_to_dyadic(value) for value in values))
 
 
-def _carried(sums: NDArray[np.float64]) -> NDArray[np.int64]:
-    """Canonical digits of ``sum(sums[l] * 2**(b * l))``, ``sums`` integers below ``2**52``."""
-    digits = np.empty((sums.shape[0] + 2, *sums.shape[1:]), dtype=np.int64)
+def _carried(sums: NDArray[np.float64], into: NDArray[np.int64] | None = None) -> NDArray[np.int64]:
+    """Canonical digits of ``sum(sums[l] * 2**(b * l))``, ``sums`` integers below ``2**52``.
+
+    With ``into`` (two limbs more than ``sums``, e.g. some columns of a larger array), the digits
+    are written there, not trimmed, and ``into`` is returned.
+    """
+    digits = (
+        np.empty((sums.shape[0] + 2, *sums.shape[1:]), dtype=np.int64) if into is None else into
+    )
     np.copyto(digits[:-2], sums, casting="unsafe")  # exact: integers below 2**53
     digits[-2:] = 0
     _propagate(digits)  # carries below 2**33: two more limbs hold the last one, signed
-    return _trimmed(digits)
+    return digits if into is not None else _trimmed(digits)
 
 
 def _limb_matmul(a: Limbs, b: Limbs) -> Limbs:
@@ -654,12 +661,21 @@ def _limb_combination(terms: list[tuple[Limbs, int, int]]) -> Limbs:
     matrix = np.concatenate(
         [np.pad(band, ((0, height - band.shape[0]), (0, 0))) for band in bands], axis=1
     )
-    stacked = np.concatenate(
-        [value.digits.reshape(value.digits.shape[0], -1) for value, _, _ in terms],
-        dtype=np.float64,  # exact: digits at most 2**20 in magnitude
-    )
-    sums = (matrix @ stacked).reshape(height, *shape)
-    return Limbs(_carried(sums), exponent)
+    flats = [value.digits.reshape(value.digits.shape[0], -1) for value, _, _ in terms]
+    size = flats[0].shape[1]
+    digits = np.empty((height + 2, size), dtype=np.int64)
+    # A piece of the columns at a time: its floats, sums and carries stay in the caches.
+    piece = max(1, min(size, _COMBINATION_COLUMNS))
+    stacked, sums = np.empty((matrix.shape[1], piece)), np.empty((height, piece))
+    for start in range(0, size, piece):
+        stop = min(size, start + piece)
+        row = 0
+        for flat in flats:  # exact: digits at most 2**20 in magnitude
+            np.copyto(stacked[row : row + flat.shape[0], : stop - start], flat[:, start:stop])
+            row += flat.shape[0]
+        np.matmul(matrix, stacked[:, : stop - start], out=sums[:, : stop - start])
+        _carried(sums[:, : stop - start], digits[:, start:stop])
+    return Limbs(_trimmed(digits).reshape(-1, *shape), exponent)
 
 
 def _limb_signs(a: Limbs) -> NDArray[np.int64]:
