@@ -34,7 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 import twolayer
-from twolayer import exact, gradcheck
+from twolayer import bounds, conformance, exact, gradcheck, vectors, zoo
 
 Array = NDArray[np.float64]
 Thunk = Callable[[], object]  # one timed call: runs the work, returns its result
@@ -47,6 +47,11 @@ WIDE_SPREAD = 20  # exact.fast_step's wide case: each entry scaled by 2**k, |k| 
 MEMORY_STEPS = (500, 5000)
 BASELINE_STEPS = 100  # seed-loop steps timed to give the cost of one
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+FAST_STEP_ROW = "exact.fast_step seed dims"
+STEP_BOUNDS_ROW = "bounds.step_bounds seed dims (reference given)"
+JUDGED_CASE_ROW = "one judged case, seed dims"
+FLOOR_ROW = "floor: the 5 float64 GEMMs of a step, seed dims"
+TARGETS_MS = {FAST_STEP_ROW: 50.0, STEP_BOUNDS_ROW: 20.0, JUDGED_CASE_ROW: 150.0}  # issue 12
 
 
 # -- the contenders ------------------------------------------------------------------------------
@@ -233,6 +238,34 @@ def fast_step_thunk(dims: twolayer.Dims, spread: int = 0) -> Thunk:
     return lambda: exact.fast_step(w1, w2, x, y, p.learning_rate, 1.0, None)
 
 
+def step_bounds_thunk(dims: twolayer.Dims) -> Thunk:
+    """One ``twolayer.bounds.step_bounds`` in float64, given a ``fast_step`` result as its
+    reference: the bounds alone, as the judge computes them."""
+    p = make_problem(dims, steps=1)
+    w1, w2 = p.params
+    reference = exact.fast_step(w1, w2, p.x, p.y, p.learning_rate, 1.0, None)
+    return lambda: bounds.step_bounds(p.params, p.x, p.y, p.learning_rate, reference=reference)
+
+
+def judged_case_thunk(dims: twolayer.Dims) -> Thunk:
+    """Everything the conformance judge does for one drawn float64 case: ``_judge_case``, which
+    calls the implementation twice (``twolayer.zoo.reference_step``, a correct one), computes the
+    exact step and its bounds with the implementation's ``h`` (more than one ``fast_step`` where
+    the mask is open), and rounds and compares every output."""
+    p = make_problem(dims, steps=1)
+    w1, w2 = p.params
+    case = vectors.CaseInputs(0, "bench", (), 1.0, p.x, p.y, w1, w2, p.learning_rate)
+    judge = conformance._Judge(zoo.reference_step, "twolayer.zoo:reference_step", "float64", 1.0)
+
+    def run() -> object:
+        verdict = conformance._judge_case(judge, case, conformance.DRAWN, None)
+        if verdict.failure is not None:  # a correct step must conform, or the timing is moot
+            raise RuntimeError(f"the judge rejected zoo.reference_step: {verdict.failure.message}")
+        return verdict
+
+    return run
+
+
 def step_gemms(x: Array, y: Array, w1: Array, w2: Array) -> None:
     """The five float64 matrix products of one step, alone: the floor of any exact engine that
     splits them into float64 GEMMs."""
@@ -387,15 +420,17 @@ def reference_section(rounds: int) -> dict[str, object]:
         f"exact.dyadic_step {tuple(SMALL_DIMS)}": (SMALL_DIMS, dyadic_step_thunk(SMALL_DIMS)),
         f"exact.fast_step {tuple(SMALL_DIMS)}": (SMALL_DIMS, fast_step_thunk(SMALL_DIMS)),
         "exact.step seed dims": (twolayer.SEED_DIMS, exact_step_thunk(twolayer.SEED_DIMS)),
-        "exact.fast_step seed dims": (twolayer.SEED_DIMS, fast_step_thunk(twolayer.SEED_DIMS)),
+        FAST_STEP_ROW: (twolayer.SEED_DIMS, fast_step_thunk(twolayer.SEED_DIMS)),
         f"exact.fast_step seed dims, entries * 2**±{WIDE_SPREAD}": (
             twolayer.SEED_DIMS,
             fast_step_thunk(twolayer.SEED_DIMS, WIDE_SPREAD),
         ),
-        "floor: the 5 float64 GEMMs of a step, seed dims": (
+        FLOOR_ROW: (
             twolayer.SEED_DIMS,
             step_gemms_thunk(twolayer.SEED_DIMS),
         ),
+        STEP_BOUNDS_ROW: (twolayer.SEED_DIMS, step_bounds_thunk(twolayer.SEED_DIMS)),
+        JUDGED_CASE_ROW: (twolayer.SEED_DIMS, judged_case_thunk(twolayer.SEED_DIMS)),
         "gradcheck directional seed dims": (
             twolayer.SEED_DIMS,
             gradcheck_directional_thunk(twolayer.SEED_DIMS),
@@ -428,7 +463,32 @@ def reference_section(rounds: int) -> dict[str, object]:
         },
     )
     print_table(f"Reference tools, median of {rounds} rounds", table, "to 1 seed step")
-    return {"rounds": rounds, "rows": [row._asdict() for row in table]}
+    to_floor = print_to_floor(times)
+    return {"rounds": rounds, "rows": [row._asdict() for row in table], "to_floor": to_floor}
+
+
+def print_to_floor(times: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    """The seed dims' exact engine, bounds and judge beside the floor of the step's GEMMs."""
+    floor = times[FLOOR_ROW]
+    print(f"\n  At the seed dims, to the floor ({FLOOR_ROW}): ratios of medians and of minimums")
+    header = f"{'median ms':>10} {'min':>9} {'target':>9} {'median/floor':>13} {'min/floor':>10}"
+    print(f"  {'':40} {header}")
+    ratios: dict[str, dict[str, float]] = {}
+    for name, target in ((FLOOR_ROW, None), *TARGETS_MS.items()):
+        t = times[name]
+        median, least = statistics.median(t), min(t)
+        ratios[name] = {
+            "median_ms": median,
+            "min_ms": least,
+            "median_to_floor": median / statistics.median(floor),
+            "min_to_floor": least / min(floor),
+        }
+        goal = "" if target is None else f"{target:.0f}"
+        print(
+            f"  {name:40} {median:10.2f} {least:9.2f} {goal:>9}"
+            f" {ratios[name]['median_to_floor']:12.1f}x {ratios[name]['min_to_floor']:9.1f}x"
+        )
+    return ratios
 
 
 def scaling_section(rounds: int) -> dict[str, object]:

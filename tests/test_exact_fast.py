@@ -117,10 +117,15 @@ def test_fast_step_equals_the_dyadic_step() -> None:
 
 # The blocking of the GEMMs: every path of _limb_matmul (stacked or Toeplitz, the inner axis
 # cut into pieces, the limbs of the left operand in groups, the int64 sum of the blocks and its
-# intermediate carries), reached on small cases by shrinking the limits. Smaller limits only
-# shorten the sums, which stay exact.
+# intermediate carries), and _limb_combination's pieces of columns, reached on small cases by
+# shrinking the limits. Smaller limits only shorten the sums, which stay exact.
 BLOCKINGS = {
-    "stacked, pieces of 3": {"_STACKED_INNER": 1, "_EXACT_TERMS": 3, "_CARRY_EVERY": 9},
+    "stacked, pieces of 3": {
+        "_STACKED_INNER": 1,
+        "_EXACT_TERMS": 3,
+        "_CARRY_EVERY": 9,
+        "_COMBINATION_COLUMNS": 3,
+    },
     "toeplitz, groups and pieces of 4": {
         "_STACKED_INNER": 10**9,
         "_EXACT_TERMS": 4,
@@ -348,6 +353,41 @@ def test_round_limbs_of_the_fast_step_equals_round_to_of_the_exact_step() -> Non
             assert np.signbit(got).tolist() == np.signbit(expected).tolist(), name
 
     check()
+
+
+def test_round_limbs_shortcut_leaves_only_the_hard_entries_to_the_exact_rounding() -> None:
+    """To float64, the four-limb window ``W`` of an entry decides it where ``W`` and ``W + 1``
+    round alike (the limbs below add less than 1), and the result is a normal number."""
+    b = exact.RADIX_BITS
+    down = ((1 << 53) + 1) << (3 * b - 54)  # a 54-bit window on a midpoint that rounds down
+    up = ((1 << 53) + 3) << (3 * b - 54)  # one on a midpoint that rounds up (ties to even)
+    cases = [  # (mantissa, left to the exact rounding)
+        ((1 << (3 * b)) + 12345, False),  # a window of one limb and a few bits
+        (-(1 << (3 * b)) - 12345, False),
+        (down - (1 << 20), False),  # well away from the midpoint
+        (-down + (1 << 20), False),
+        (up, False),  # W rounds up, W + 1 too
+        (-up, True),  # W rounds away from 0, W + 1 toward it
+        ((down << (5 * b)) + 1, True),  # W on the midpoint, a tail far below: rounds up
+        (-(down << (5 * b)) - 1, True),  # the tail makes W = -midpoint - 1, W + 1 the midpoint
+        (down << (5 * b), True),  # the midpoint itself: W + 1 rounds up, W down
+        (-(down << (5 * b)), False),  # -midpoint rounds toward 0, and so does W + 1
+        (-1, True),  # no leading limb: -1 times 2**exponent
+        (0, False),  # no leading limb: 0
+    ]
+    for shift in (0, 3 * b, 7 * b + 5):  # the leading limb at the top, or far below it
+        # One entry of 12 limbs above the others: their leading limbs lie below the top.
+        wide = [m << shift if abs(m) > 1 else m for m, _ in cases] + [1 << (12 * b)]
+        limbs = exact.limbs_from_dyadic(exact.Dyadic(np.array(wide, dtype=object), -200))
+        with mock.patch.object(exact, "_round_exact", wraps=exact._round_exact) as spy:
+            got = exact.round_limbs(limbs)
+        expected = exact.round_to(
+            np.array([Fraction(m) * Fraction(2) ** -200 for m in wide], dtype=object)
+        )
+        assert got.tolist() == expected.tolist()
+        assert np.signbit(got).tolist() == np.signbit(expected).tolist()
+        columns = [call.args[0].shape[1] for call in spy.call_args_list]
+        assert columns == [sum(left for _, left in cases)], (shift, columns)
 
 
 def test_round_limbs_refuses_an_unknown_format() -> None:

@@ -425,6 +425,7 @@ _TOEPLITZ_BYTES = 1 << 26  # the largest block matrix that one grouped GEMM may 
 _STACKED_INNER = 256  # inner axes at least this long: limbs stacked, not in a Toeplitz matrix
 _CARRY_EVERY = 512  # sums of 512 GEMM outputs stay below 2**61
 _WINDOW_DIGITS = 4  # a 55-bit window of an integer spans at most 4 limbs of 20 bits
+_COMBINATION_COLUMNS = 1 << 15  # _limb_combination's piece: a few MiB of floats
 
 
 class Limbs(NamedTuple):
@@ -522,11 +523,13 @@ def limbs_from_float64(values: NDArray[np.float64]) -> Limbs:
     count = (int(shift.max()) + _FLOAT64_DIGITS) // RADIX_BITS + 1 if shift.size else 1
     digits = np.empty((count, *values.shape), dtype=np.int64)
     for limb in range(count):
-        below = RADIX_BITS * limb - shift  # bits of m below this limb: >= 0, or -(bits to add)
-        right = np.clip(below, 0, 63)
-        left = np.clip(-below, 0, RADIX_BITS)  # where below < 0: m's low bits move up
-        kept = (mantissas & ((1 << (RADIX_BITS - left)) - 1)) << left
-        digits[limb] = np.where(below >= 0, mantissas >> right, kept)
+        # Bits [b l, b (l + 1)) of the integer are m's from bit b l - shift: m shifted up where
+        # that is negative (bits that it shifts beyond 63 fall outside the limb anyway), down
+        # where it is positive (arithmetically: beyond 63, only the sign is left).
+        below = RADIX_BITS * limb - shift
+        up = np.clip(-below, 0, 63)
+        down = np.clip(below, 0, 63)
+        np.right_shift(mantissas << up, down, out=digits[limb, ...])
         if limb < count - 1:
             digits[limb] &= _RADIX_MASK
     return Limbs(_trimmed(digits), exponent)
@@ -560,13 +563,19 @@ def limb_step_to_dyadic(values: LimbStep) -> DyadicStep:
     return DyadicStep(*(limbs_to_dyadic(value) for value in values))
 
 
-def _carried(sums: NDArray[np.float64]) -> NDArray[np.int64]:
-    """Canonical digits of ``sum(sums[l] * 2**(b * l))``, ``sums`` integers below ``2**52``."""
-    digits = np.empty((sums.shape[0] + 2, *sums.shape[1:]), dtype=np.int64)
+def _carried(sums: NDArray[np.float64], into: NDArray[np.int64] | None = None) -> NDArray[np.int64]:
+    """Canonical digits of ``sum(sums[l] * 2**(b * l))``, ``sums`` integers below ``2**52``.
+
+    With ``into`` (two limbs more than ``sums``, e.g. some columns of a larger array), the digits
+    are written there, not trimmed, and ``into`` is returned.
+    """
+    digits = (
+        np.empty((sums.shape[0] + 2, *sums.shape[1:]), dtype=np.int64) if into is None else into
+    )
     np.copyto(digits[:-2], sums, casting="unsafe")  # exact: integers below 2**53
     digits[-2:] = 0
     _propagate(digits)  # carries below 2**33: two more limbs hold the last one, signed
-    return _trimmed(digits)
+    return digits if into is not None else _trimmed(digits)
 
 
 def _limb_matmul(a: Limbs, b: Limbs) -> Limbs:
@@ -652,12 +661,21 @@ def _limb_combination(terms: list[tuple[Limbs, int, int]]) -> Limbs:
     matrix = np.concatenate(
         [np.pad(band, ((0, height - band.shape[0]), (0, 0))) for band in bands], axis=1
     )
-    stacked = np.concatenate(
-        [value.digits.reshape(value.digits.shape[0], -1) for value, _, _ in terms],
-        dtype=np.float64,  # exact: digits at most 2**20 in magnitude
-    )
-    sums = (matrix @ stacked).reshape(height, *shape)
-    return Limbs(_carried(sums), exponent)
+    flats = [value.digits.reshape(value.digits.shape[0], -1) for value, _, _ in terms]
+    size = flats[0].shape[1]
+    digits = np.empty((height + 2, size), dtype=np.int64)
+    # A piece of the columns at a time: its floats, sums and carries stay in the caches.
+    piece = max(1, min(size, _COMBINATION_COLUMNS))
+    stacked, sums = np.empty((matrix.shape[1], piece)), np.empty((height, piece))
+    for start in range(0, size, piece):
+        stop = min(size, start + piece)
+        row = 0
+        for flat in flats:  # exact: digits at most 2**20 in magnitude
+            np.copyto(stacked[row : row + flat.shape[0], : stop - start], flat[:, start:stop])
+            row += flat.shape[0]
+        np.matmul(matrix, stacked[:, : stop - start], out=sums[:, : stop - start])
+        _carried(sums[:, : stop - start], digits[:, start:stop])
+    return Limbs(_trimmed(digits).reshape(-1, *shape), exponent)
 
 
 def _limb_signs(a: Limbs) -> NDArray[np.int64]:
@@ -681,10 +699,19 @@ def compare(value: Limbs, against: NDArray[np.float64]) -> NDArray[np.int64]:
         raise ValueError(f"against must have the exact values' shape {shape}; got {against.shape}")
     if np.isnan(against).any():
         raise ValueError("against must not hold NaN")
-    infinite = np.isinf(against)
-    finite = limbs_from_float64(np.where(infinite, 0.0, against))
-    difference = _limb_signs(_limb_combination([(value, 1, 0), (finite, -1, 0)]))
-    return np.where(infinite, np.where(against > 0, -1, 1), difference)
+    # Rounding is monotone: where the value rounded to float64 differs from a finite float,
+    # the exact value lies on the same side of it. Only the entries that round to ``against``
+    # itself are compared in limbs.
+    rounded, target = round_limbs(value, "float64").reshape(-1), against.reshape(-1)
+    result = (rounded > target).astype(np.int64) - (rounded < target)
+    infinite = np.isinf(target)
+    result[infinite] = np.where(target[infinite] > 0, -1, 1)
+    tied = np.flatnonzero((rounded == target) & ~infinite)
+    if tied.size:
+        entries = Limbs(value.digits.reshape(value.digits.shape[0], -1)[:, tied], value.exponent)
+        floats = limbs_from_float64(target[tied])
+        result[tied] = _limb_signs(_limb_combination([(entries, 1, 0), (floats, -1, 0)]))
+    return result.reshape(shape)
 
 
 def mean(a: Limbs, b: Limbs) -> Limbs:
@@ -711,7 +738,13 @@ def magnitude_up(value: Limbs) -> NDArray[np.float64]:
     nearest = np.abs(round_limbs(value, "float64"))
     with np.errstate(over="ignore"):
         above = np.nextafter(nearest, math.inf)
-    return np.where(_limb_signs(value) == 0, 0.0, above)
+    # A value that rounds to 0 may be 0 or not: only those entries' limbs are read.
+    rounded_zero = np.flatnonzero(nearest == 0)
+    zero = np.zeros(np.shape(nearest), dtype=np.bool_)
+    if rounded_zero.size:
+        flat = value.digits.reshape(value.digits.shape[0], -1)
+        zero.reshape(-1)[rounded_zero] = ~flat[:, rounded_zero].any(axis=0)
+    return np.where(zero, 0.0, above)
 
 
 def fast_step(
@@ -871,6 +904,8 @@ def round_limbs(value: Limbs, arithmetic: str = "float64") -> NDArray[np.float64
     entry, from the limbs of its magnitude: the leading bit, hence the spacing ``2**quantum`` of
     the format there; the bits from ``quantum - 1`` (the rounding bit) up, at most ``precision +
     1`` of them, which four limbs hold; and whether any bit below them is set (the sticky bit).
+    To float64, most entries take a shortcut that reads four limbs of each and decides by
+    monotonicity (see ``_round_float64``), and the others this way.
 
     Args:
         value: exact values (e.g. a field of ``fast_step``'s result).
@@ -882,9 +917,101 @@ def round_limbs(value: Limbs, arithmetic: str = "float64") -> NDArray[np.float64
     """
     if arithmetic not in FORMATS:
         raise ValueError(f"arithmetic must be one of {', '.join(FORMATS)}; got {arithmetic!r}")
-    form = FORMATS[arithmetic]
     shape = value.digits.shape[1:]
     flat = value.digits.reshape(value.digits.shape[0], -1)
+    if arithmetic == "float64":
+        return _round_float64(flat, value.exponent).reshape(shape)
+    return _round_exact(flat, value.exponent, FORMATS[arithmetic]).reshape(shape)
+
+
+_WINDOW_SCALE = 2.0 ** (2 * RADIX_BITS)  # the weight of a window's upper pair of limbs
+
+
+def _round_float64(flat: NDArray[np.int64], exponent: int) -> NDArray[np.float64]:
+    """``_round_exact`` to float64 of every column of ``flat`` (canonical digits), mostly in floats.
+
+    Each entry's leading limb ``j`` is the highest that is not a sign digit (0 above a value
+    >= 0; above a negative one, 2**b - 1 below a top digit of -1). With ``s`` the sign digits'
+    value above ``j`` (0, or -1 for a negative entry whose top limb is above ``j``), the value
+    is ``(W + f) 2**(b (j - 3) + exponent)``, where ``W = s 2**(4 b) + d_j 2**(3 b) + ... +
+    d_(j-3)`` is an integer (limbs below 0 are 0) and ``f``, the limbs below ``j - 3``, is in
+    ``[0, 1)``: every digit below the top is in ``[0, 2**b)``.
+
+    ``W`` is the sum of two floats that hold it exactly, ``H = (s 2**(2 b) + d_j 2**b +
+    d_(j-1)) 2**(2 b)`` (an integer below ``2**41`` in magnitude, times a power of two) and ``L
+    = d_(j-2) 2**b + d_(j-3)`` (below ``2**40``), so that ``r = fl(H + L)`` is ``W`` correctly
+    rounded to 53 bits, and ``fl(H + (L + 1))`` is ``W + 1`` correctly rounded. Rounding is
+    monotone and ``W <= W + f < W + 1``: where the two agree, ``W + f`` rounds to ``r`` too.
+    Scaled by the power of two, exactly, ``r`` is the value rounded to float64 wherever the
+    result is a normal number (the format's spacing there is 53 bits'). Since ``d_j`` is not a
+    sign digit, ``|W| >= 2**(3 b) = 2**60``, whose neighbours are ``2**8`` apart: the two
+    disagree only for ``W`` within 1 of a midpoint, a few in a thousand at the most. Those
+    entries, results near the subnormals or overflow, and the values 0 and -1 times
+    ``2**exponent`` (which have no leading limb) go to ``_round_exact``.
+    """
+    count = flat.shape[0]
+    top = flat[-1]
+    negative = top < 0
+    leading = (top != 0) & (top != -1)  # the top limb is the leading one
+    # The top limb's window for every entry, its rows whole; only the leading ones are kept.
+    rounded, decided = _round_window(flat, exponent, count - 1, None, negative)
+    decided &= leading
+    out = np.where(decided, rounded, 0.0)
+    left: list[NDArray[np.intp]] = [np.flatnonzero(leading & ~decided)]  # for _round_exact
+    pending = np.flatnonzero(~leading)
+    level = count - 1
+    while pending.size and level > 0:
+        level -= 1
+        sign_digits = np.where(negative[pending], _RADIX_MASK, 0)
+        found = flat[level, pending] != sign_digits
+        entries, pending = pending[found], pending[~found]
+        if entries.size:
+            rounded, decided = _round_window(flat, exponent, level, entries, negative)
+            out[entries[decided]] = rounded[decided]
+            left.append(entries[~decided])
+    # No leading limb: 0 (out holds 0.0 already), or -1 times 2**exponent.
+    left.append(pending[negative[pending]])
+    rest = np.concatenate(left)
+    if rest.size:
+        out[rest] = _round_exact(flat[:, rest], exponent, FORMATS["float64"])
+    return out
+
+
+def _round_window(
+    flat: NDArray[np.int64],
+    exponent: int,
+    level: int,
+    entries: NDArray[np.intp] | None,
+    negative: NDArray[np.bool_],
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """The shortcut of ``_round_float64`` for ``entries`` (None: every column), taken as having
+    their leading limb at ``level``: the rounded values, and where they are decided."""
+
+    def digit(limb: int) -> NDArray[np.int64]:
+        if limb < 0:
+            return np.zeros(flat.shape[1] if entries is None else entries.size, dtype=np.int64)
+        row: NDArray[np.int64] = flat[limb] if entries is None else flat[limb, entries]
+        return row
+
+    upper = (digit(level) << RADIX_BITS) + digit(level - 1)
+    if level < flat.shape[0] - 1:
+        signs = negative if entries is None else negative[entries]
+        upper -= signs.astype(np.int64) << (2 * RADIX_BITS)  # s 2**(2 b)
+    high = upper.astype(np.float64) * _WINDOW_SCALE  # exact: an integer below 2**41, scaled
+    low = ((digit(level - 2) << RADIX_BITS) + digit(level - 3)).astype(np.float64)  # exact
+    rounded = high + low
+    decided = rounded == high + (low + 1.0)
+    shift = exponent + RADIX_BITS * (level - 3)
+    scale = np.frexp(rounded)[1] + shift  # 2**(scale - 1) <= |result| < 2**scale
+    float64 = FORMATS["float64"]
+    # A normal result, with room to spare at both ends (none of them needs it).
+    decided &= (scale - 1 > float64.min_exponent) & (scale <= float64.max_exponent)
+    with np.errstate(over="ignore", under="ignore"):  # only where not decided
+        return np.ldexp(rounded, shift), decided
+
+
+def _round_exact(flat: NDArray[np.int64], exponent: int, form: FloatFormat) -> NDArray[np.float64]:
+    """``round_limbs`` of the columns of ``flat`` (canonical digits, limbs first), as floats."""
     negative = flat[-1] < 0
     magnitudes = _magnitudes(flat)  # every digit in [0, 2**b)
     count = magnitudes.shape[0]
@@ -902,13 +1029,13 @@ def round_limbs(value: Limbs, arithmetic: str = "float64") -> NDArray[np.float64
     top_limb = count - 1 - np.argmax(used[::-1], axis=0)  # anything where the value is 0
     top_digit = limb_major[top_limb * size + columns]
     top_bit = RADIX_BITS * top_limb + np.frexp(top_digit.astype(np.float64))[1] - 1
-    quantum = np.maximum(top_bit + value.exponent, form.min_exponent) - (form.precision - 1)
+    quantum = np.maximum(top_bit + exponent, form.min_exponent) - (form.precision - 1)
     # The rounding bit's position in the integer: top_bit - precision at the least, so the
     # window from it to the leading bit is at most precision + 1 bits, which four limbs hold
     # (precision <= 53 < 3 b); its first limb may lie below limb 0 (zeros there). It may lie
     # far above the leading bit (a value below half the smallest subnormal): then the window
     # is zero limbs and the value rounds to 0.
-    rounding_bit = quantum - 1 - value.exponent
+    rounding_bit = quantum - 1 - exponent
     first, offset = np.divmod(rounding_bit, RADIX_BITS)
     window = digits_at(first)
     sticky = (window & ((1 << offset) - 1)) != 0
@@ -923,7 +1050,7 @@ def round_limbs(value: Limbs, arithmetic: str = "float64") -> NDArray[np.float64
     as_float = units.astype(np.float64)  # exact: at most 2**precision
     overflow = (units != 0) & (np.frexp(as_float)[1] + quantum > form.max_exponent + 1)
     magnitude = np.where(overflow, math.inf, np.ldexp(as_float, np.where(overflow, 0, quantum)))
-    return np.where(negative, -magnitude, magnitude).reshape(shape)
+    return np.where(negative, -magnitude, magnitude)
 
 
 class BoundCheck(NamedTuple):
