@@ -977,6 +977,31 @@ def _round_float64(flat: NDArray[np.int64], exponent: int) -> NDArray[np.float64
     return out
 
 
+# Module-level helpers, not closures: the test suite's run-time type checker wraps a function at
+# each definition, which for a closure is every call of the function that makes it.
+
+
+def _digit(
+    flat: NDArray[np.int64], entries: NDArray[np.intp] | None, limb: int
+) -> NDArray[np.int64]:
+    """The digits at ``limb`` of the columns ``entries`` (None: all) of ``flat``; 0 below 0."""
+    if limb < 0:
+        return np.zeros(flat.shape[1] if entries is None else entries.size, dtype=np.int64)
+    row: NDArray[np.int64] = flat[limb] if entries is None else flat[limb, entries]
+    return row
+
+
+def _digits_at(
+    limb_major: NDArray[np.int64], count: int, limbs: NDArray[np.int64]
+) -> NDArray[np.int64]:
+    """Each entry's digit at limb ``limbs[n]``, 0 outside ``[0, count)``; ``limb_major`` holds
+    digit ``(l, n)`` at ``l * size + n``."""
+    size = limbs.shape[0]
+    inside = (limbs >= 0) & (limbs < count)
+    gathered = limb_major[np.clip(limbs, 0, count - 1) * size + np.arange(size)]
+    return np.where(inside, gathered, 0)
+
+
 def _round_window(
     flat: NDArray[np.int64],
     exponent: int,
@@ -986,19 +1011,14 @@ def _round_window(
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """The shortcut of ``_round_float64`` for ``entries`` (None: every column), taken as having
     their leading limb at ``level``: the rounded values, and where they are decided."""
-
-    def digit(limb: int) -> NDArray[np.int64]:
-        if limb < 0:
-            return np.zeros(flat.shape[1] if entries is None else entries.size, dtype=np.int64)
-        row: NDArray[np.int64] = flat[limb] if entries is None else flat[limb, entries]
-        return row
-
-    upper = (digit(level) << RADIX_BITS) + digit(level - 1)
+    upper = (_digit(flat, entries, level) << RADIX_BITS) + _digit(flat, entries, level - 1)
     if level < flat.shape[0] - 1:
         signs = negative if entries is None else negative[entries]
         upper -= signs.astype(np.int64) << (2 * RADIX_BITS)  # s 2**(2 b)
     high = upper.astype(np.float64) * _WINDOW_SCALE  # exact: an integer below 2**41, scaled
-    low = ((digit(level - 2) << RADIX_BITS) + digit(level - 3)).astype(np.float64)  # exact
+    low = (  # exact
+        (_digit(flat, entries, level - 2) << RADIX_BITS) + _digit(flat, entries, level - 3)
+    ).astype(np.float64)
     rounded = high + low
     decided = rounded == high + (low + 1.0)
     shift = exponent + RADIX_BITS * (level - 3)
@@ -1020,12 +1040,6 @@ def _round_exact(flat: NDArray[np.int64], exponent: int, form: FloatFormat) -> N
     columns = np.arange(size)
     limb_major = magnitudes.ravel()  # digit (l, n) at l * size + n
 
-    def digits_at(limbs: NDArray[np.int64]) -> NDArray[np.int64]:
-        """Each entry's digit at limb ``limbs[n]``, 0 outside ``[0, count)``."""
-        inside = (limbs >= 0) & (limbs < count)
-        gathered = limb_major[np.clip(limbs, 0, count - 1) * size + columns]
-        return np.where(inside, gathered, 0)
-
     top_limb = count - 1 - np.argmax(used[::-1], axis=0)  # anything where the value is 0
     top_digit = limb_major[top_limb * size + columns]
     top_bit = RADIX_BITS * top_limb + np.frexp(top_digit.astype(np.float64))[1] - 1
@@ -1037,11 +1051,13 @@ def _round_exact(flat: NDArray[np.int64], exponent: int, form: FloatFormat) -> N
     # is zero limbs and the value rounds to 0.
     rounding_bit = quantum - 1 - exponent
     first, offset = np.divmod(rounding_bit, RADIX_BITS)
-    window = digits_at(first)
+    window = _digits_at(limb_major, count, first)
     sticky = (window & ((1 << offset) - 1)) != 0
     window >>= offset
     for limb in range(1, _WINDOW_DIGITS):
-        window += digits_at(first + limb) << (RADIX_BITS * limb - offset)  # none above the top
+        window += _digits_at(limb_major, count, first + limb) << (
+            RADIX_BITS * limb - offset
+        )  # none above the top
     # Any set bit in a limb below the window's first: the lowest non-zero limb is below it.
     sticky |= np.argmax(used, axis=0) < first
     units = window >> 1
