@@ -12,6 +12,7 @@ function, but one of the same distribution).
 
 from collections.abc import Callable
 from functools import cache
+from random import Random
 
 import numpy as np
 import pytest
@@ -89,7 +90,10 @@ def test_each_axis_can_reach_its_maximum_and_shrinks_to_it(axis: int) -> None:
     found = find(
         tst.judge_dims(),
         lambda dims: dims[axis] >= limit,
-        settings=settings(database=None, derandomize=True, max_examples=500),
+        # a fixed seed: a derandomized find's seed changes with how the test is installed, and
+        # the maximum is about 1 in 90 draws of d_in, so 500 could miss it; dims alone are cheap
+        settings=settings(database=None, max_examples=5000),
+        random=Random(2026),
     )
     assert found[axis] == limit
     assert [size for i, size in enumerate(found) if i != axis] == [1, 1, 1]
