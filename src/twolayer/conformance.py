@@ -26,20 +26,26 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from functools import cache
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from twolayer import bounds, exact, vectors
-from twolayer.network import backward_values, forward
+from twolayer.network import backward_values, forward, value_and_grad
 from twolayer.shapes import (
     Params,
     check_count,
     check_relu_grad_at_zero,
     frozen,
 )
+from twolayer.training import sgd_step
 from twolayer.vectors import CaseInputs, json_kind, parse_json
+
+if TYPE_CHECKING:
+    from hypothesis.strategies import SearchStrategy
+
+_DrawnT = TypeVar("_DrawnT")
 
 StepFunction = Callable[
     [
@@ -138,6 +144,12 @@ class ConformanceReport(NamedTuple):
     tie ``h == 0`` that moved a gradient (so that the tie convention was put to the test).
     ``outputs`` holds the worst ratio of each output that was compared. ``failures`` holds the
     first failing frozen case, then the drawn one that hypothesis shrank, if any.
+
+    A report of ``check_training`` has ``kind`` ``"training"``: its cases are trajectories and its
+    outputs ``losses``, ``w1`` and ``w2`` (positions index the returned arrays, step first);
+    ``steps_judged`` counts the transitions judged, ``steps_unjudged`` those left unjudged because
+    the implementation's weights had left the format's range, and ``mask_changes`` the
+    trajectories in which the exact ReLU mask of some unit changed from one step to the next.
     """
 
     conforms: bool
@@ -151,6 +163,10 @@ class ConformanceReport(NamedTuple):
     outputs: tuple[OutputSummary, ...]
     failures: tuple[Failure, ...]
     case_ratios: tuple[CaseRatio, ...] = ()  # every case and output judged, for a plot
+    kind: str = "step"  # "training": each case is a trajectory, judged transition by transition
+    steps_judged: int = 0  # training: transitions judged, each from the implementation's weights
+    steps_unjudged: int = 0  # training: transitions from weights outside the format's range
+    mask_changes: int = 0  # training: trajectories whose exact ReLU mask changed between steps
 
     @property
     def failure(self) -> Failure | None:
@@ -296,8 +312,21 @@ def _shape_in_axes(name: str, case: CaseInputs) -> str:
     return f"({', '.join(axes)}) = ({sizes})"
 
 
-def _as_float64(name: str, value: object, case: CaseInputs) -> NDArray[np.float64]:
-    """Convert one output to float64 exactly, or raise ``_UnusableResultError`` saying why."""
+def _as_float64(
+    name: str,
+    value: object,
+    case: CaseInputs,
+    shape: tuple[int, ...] | None = None,
+    described: str | None = None,
+    *,
+    finite: bool = True,
+) -> NDArray[np.float64]:
+    """Convert one output to float64 exactly, or raise ``_UnusableResultError`` saying why.
+
+    ``shape`` and ``described`` (the shape in axis names) default to those of the step's output
+    ``name``; a trajectory's outputs give their own, and ``finite=False``: a trajectory may leave
+    the range, and its judge decides which entries must be finite.
+    """
     try:
         array = np.asarray(value)
     except Exception as error:  # any array type's conversion may fail in its own way
@@ -310,21 +339,27 @@ def _as_float64(name: str, value: object, case: CaseInputs) -> NDArray[np.float6
         raise _UnusableResultError(
             f"{name} has dtype {array.dtype}; expected real floating-point values"
         )
-    shape = _expected_shape(name, case)
+    if shape is None:
+        shape = _expected_shape(name, case)
     if name == "loss" and array.size == 1:
         array = array.reshape(())
     if array.shape != shape:
-        raise _UnusableResultError(
-            f"{name} has shape {array.shape}; expected {_shape_in_axes(name, case)}"
-        )
+        expected = described if described is not None else _shape_in_axes(name, case)
+        raise _UnusableResultError(f"{name} has shape {array.shape}; expected {expected}")
     with np.errstate(all="ignore"):
         values = array.astype(np.float64)  # exact from float16, float32, bfloat16, float64
+    if finite:
+        _check_finite(name, values)
+    return values
+
+
+def _check_finite(name: str, values: NDArray[np.float64]) -> None:
+    """Raise ``_UnusableResultError`` naming the first entry of ``values`` that is not finite."""
     finite = np.isfinite(values)
     if not finite.all():
         index = tuple(int(i) for i in np.argwhere(~finite)[0])
         where = f" at index {index}" if index else ""
         raise _UnusableResultError(f"{name} is {values[index]}{where}; every output must be finite")
-    return values
 
 
 def _read_outputs(result: object, case: CaseInputs) -> dict[str, NDArray[np.float64]]:
@@ -707,6 +742,8 @@ def in_range(case: CaseInputs, arithmetic: str) -> bool:
     params = _params(case)
     with np.errstate(all="ignore"):
         activations = forward(params, case.x)
+        if not all(np.isfinite(a).all() for a in activations):
+            return False  # beyond the range (and backward takes finite values only)
         values = backward_values(params, case.x, case.y, activations)
         arrays = [case.x, case.y, case.w1, case.w2, np.array([case.learning_rate])]
         arrays += [*activations, *values]
@@ -804,7 +841,9 @@ class _Tally:
                     name, comparison.worst_ratio, label, comparison.position
                 )
 
-    def report(self, judge: _Judge, skipped: int) -> ConformanceReport:
+    def report(
+        self, judge: _Judge, skipped: int, order: tuple[str, ...] = OUTPUTS
+    ) -> ConformanceReport:
         return ConformanceReport(
             conforms=not self.failures,
             implementation=judge.implementation,
@@ -814,7 +853,7 @@ class _Tally:
             skipped_cases=skipped,
             drawn_cases=self.counts["drawn"],
             tie_cases=self.counts["ties"],
-            outputs=tuple(self.worst[name] for name in OUTPUTS if name in self.worst),
+            outputs=tuple(self.worst[name] for name in order if name in self.worst),
             failures=tuple(self.failures),
             case_ratios=tuple(self.case_ratios),
         )
@@ -848,6 +887,33 @@ def _run_drawn(judge: _Judge, tally: _Tally, max_examples: int) -> None:
                 stateful.append(verdict.failure)
             raise _RejectedCaseError(verdict.failure)
 
+    from twolayer.strategies import judge_cases  # noqa: PLC0415 (it imports hypothesis)
+
+    def strategy(small: bool) -> "SearchStrategy[CaseInputs]":
+        return judge_cases(judge.arithmetic, small=small)
+
+    found = _shrunk_failure(strategy, judge_one, max_examples, last)
+    if found is None:
+        return
+    # A step that keeps state may fail a shrunk case only because of the calls before it, which
+    # its reproducer does not make: the last case that caught the state is the one to show.
+    if STATE not in found.outputs:
+        if stateful:
+            found = stateful[-1]
+        elif any(STATE in failure.outputs for failure in tally.failures):
+            return  # the state was caught in a frozen case, which shows it: that one stays last
+    tally.failures.append(found)
+
+
+def _shrunk_failure(
+    strategy: "Callable[[bool], SearchStrategy[_DrawnT]]",
+    judge_one: "Callable[[_DrawnT], None]",
+    max_examples: int,
+    last: list[Failure],
+) -> Failure | None:
+    """Run ``judge_one`` on ``max_examples`` drawn values: the first half (rounded up) from
+    ``strategy(True)`` (small), the rest from ``strategy(False)`` if the first found nothing.
+    Returns the failure of the case that hypothesis shrank, or None."""
     # hypothesis is imported here, not at the top: judging frozen cases and results files needs
     # none of it, and a plain `import twolayer.conformance` stays quick.
     from hypothesis import (  # noqa: PLC0415 (only where cases are drawn: see above)
@@ -858,12 +924,8 @@ def _run_drawn(judge: _Judge, tally: _Tally, max_examples: int) -> None:
         settings,
     )
 
-    from twolayer.strategies import judge_cases  # noqa: PLC0415 (it imports hypothesis)
-
     small = max_examples - max_examples // 2
-    runs = ((True, small), (False, max_examples - small))
-    found: Failure | None = None
-    for small_dims, examples in runs:
+    for small_dims, examples in ((True, small), (False, max_examples - small)):
         if not examples:
             continue
         run = settings(
@@ -876,27 +938,16 @@ def _run_drawn(judge: _Judge, tally: _Tally, max_examples: int) -> None:
             verbosity=Verbosity.quiet,
             phases=(Phase.generate, Phase.shrink),
             suppress_health_check=list(HealthCheck),
-        )(given(judge_cases(judge.arithmetic, small=small_dims))(judge_one))
+        )(given(strategy(small_dims))(judge_one))
         try:
             run()
         except _RejectedCaseError as rejected:  # hypothesis re-raises the shrunk case's failure
-            found = rejected.failure
+            return rejected.failure
         except Exception as error:  # e.g. a verdict that does not reproduce (hypothesis's Flaky)
             if not last:
                 raise RuntimeError(f"the judge's hypothesis run failed: {error}") from error
-            found = last[-1]
-        if found is not None:
-            break
-    if found is None:
-        return
-    # A step that keeps state may fail a shrunk case only because of the calls before it, which
-    # its reproducer does not make: the last case that caught the state is the one to show.
-    if STATE not in found.outputs:
-        if stateful:
-            found = stateful[-1]
-        elif any(STATE in failure.outputs for failure in tally.failures):
-            return  # the state was caught in a frozen case, which shows it: that one stays last
-    tally.failures.append(found)
+            return last[-1]
+    return None
 
 
 def _check_arithmetic(arithmetic: object) -> str:
@@ -1046,9 +1097,13 @@ def load_implementation(spec: str) -> StepFunction:
     >>> load_implementation("twolayer.zoo:reference_step").__name__
     'reference_step'
     """
+    return _load(spec, "step")
+
+
+def _load(spec: str, what: str) -> Callable[..., object]:
     if not _SPEC.fullmatch(spec):
         raise ValueError(
-            f"the implementation must be module:attr, e.g. mypackage.mymodule:step; got {spec!r}"
+            f"the implementation must be module:attr, e.g. mypackage.mymodule:{what}; got {spec!r}"
         )
     module_name, _, attribute = spec.partition(":")
     sys.path.insert(0, "")
@@ -1063,8 +1118,601 @@ def load_implementation(spec: str) -> StepFunction:
             raise ValueError(f"{module_name} has no attribute {attribute}")
         target = getattr(target, part)
     if not callable(target):
-        raise ValueError(f"{spec} is a {type(target).__qualname__}, not a callable step")
+        raise ValueError(f"{spec} is a {type(target).__qualname__}, not a callable {what}")
     return target
+
+
+# -- training loops: a trajectory judged transition by transition ------------------------------
+
+TrainFunction = Callable[
+    [
+        NDArray[np.float64],
+        NDArray[np.float64],
+        NDArray[np.float64],
+        NDArray[np.float64],
+        float,
+        int,
+    ],
+    object,
+]
+"""An implementation of training: ``train(x, y, w1, w2, learning_rate, steps) -> {name: value}``.
+
+Its result is typed ``object`` because the judge takes whatever comes back and judges it."""
+
+TRAJECTORY_OUTPUTS = ("losses", "w1", "w2")
+"""What a training implementation returns: ``losses (steps,)``, the loss before each update;
+``w1 (steps + 1, d_in, hidden)`` and ``w2 (steps + 1, hidden, d_out)``, the weights before each
+update and after the last (index 0: the weights received)."""
+
+TRAINING_CASES: tuple[tuple[int, int], ...] = (
+    (1, 3),  # the seed's dims
+    (42, 2),  # awkward sizes past the seed's, in float64
+    (43, 2),  # awkward sizes past the seed's, on the bf16 grid
+    (44, 3),
+    (45, 3),
+    (46, 3),
+    (2, 6),
+    (9, 8),
+    (14, 4),  # an exact tie h == 0
+    (17, 4),
+    (24, 5),  # dead units
+    (34, 2),  # on the bf16 grid (diverging: two steps keep within float32's range)
+    (35, 2),
+    (38, 6),
+    (39, 3),  # zero loss
+    (41, 5),  # learning rate 1
+    (47, 4),  # a tie at -0.0
+)
+"""The frozen training cases: ``(id, steps)``, a case of ``twolayer.vectors`` and the number of
+updates to train from it."""
+
+_TRAINING_SHIFTS = (-6, 2)  # the drawn learning rates: 2**shift times the rate that moves h by h
+_ANCHOR_GRID = {"float64": "float64", "float32": "float32", "tf32": "float32", "bf16": "float32"}
+_TRAJECTORY_NAMES = {"loss": ("losses", 0), "w1_next": ("w1", 1), "w2_next": ("w2", 1)}
+
+
+class _TrainJudge(NamedTuple):
+    """What is fixed across one run of the training judge."""
+
+    train: TrainFunction
+    implementation: str
+    arithmetic: str
+    relu_grad_at_zero: float
+
+
+class _TrajectoryVerdict(NamedTuple):
+    """The judgement of one trajectory: as a case's, with the transitions counted."""
+
+    verdict: _CaseVerdict
+    judged: int  # transitions judged
+    unjudged: int  # transitions from weights outside the format's range
+    mask_changed: bool  # the exact mask of some unit differs between two judged steps
+
+
+def _trajectory_shapes(case: CaseInputs, steps: int) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Each returned array's shape, and the same in axis names."""
+    d_in, hidden = case.w1.shape
+    d_out = case.w2.shape[1]
+    after = steps + 1
+    return {
+        "losses": ((steps,), f"(steps,) = ({steps},)"),
+        "w1": ((after, d_in, hidden), f"(steps + 1, d_in, hidden) = ({after}, {d_in}, {hidden})"),
+        "w2": (
+            (after, hidden, d_out),
+            f"(steps + 1, hidden, d_out) = ({after}, {hidden}, {d_out})",
+        ),
+    }
+
+
+def _read_trajectory(
+    result: object, case: CaseInputs, steps: int
+) -> dict[str, NDArray[np.float64]]:
+    """The implementation's trajectory as float64 arrays, or ``_UnusableResultError``."""
+    if not isinstance(result, Mapping):
+        raise _UnusableResultError(
+            f"train returned {type(result).__qualname__}; expected a mapping with keys "
+            f"{', '.join(TRAJECTORY_OUTPUTS)}"
+        )
+    shapes = _trajectory_shapes(case, steps)
+    try:
+        missing = [name for name in TRAJECTORY_OUTPUTS if name not in result]
+        if missing:
+            raise _UnusableResultError(f"train's result lacks {', '.join(missing)}")
+        return {
+            name: _as_float64(name, result[name], case, *shapes[name], finite=False)
+            for name in TRAJECTORY_OUTPUTS
+        }
+    except _UnusableResultError:
+        raise
+    except Exception as error:  # a hostile mapping's lookups may raise anything
+        raise _UnusableResultError(
+            f"reading train's result raised {type(error).__name__}: {error}"
+        ) from None
+
+
+def _call_train(
+    judge: _TrainJudge, case: CaseInputs, steps: int
+) -> tuple[dict[str, NDArray[np.float64]] | str, list[str]]:
+    """Call ``train`` on fresh copies: its trajectory (or why not), and the arguments it changed."""
+    arguments = _fresh(case)
+    x, y, w1, w2 = arguments
+    try:
+        result = judge.train(x, y, w1, w2, case.learning_rate, steps)
+        return _read_trajectory(result, case, steps), _changed(case, arguments)
+    except _UnusableResultError as error:
+        return str(error), []
+    except Exception as error:  # the implementation's own failure is a verdict, not a crash
+        return f"train raised {type(error).__name__}: {error}", []
+
+
+def _first_difference(first: NDArray[np.float64], second: NDArray[np.float64]) -> tuple[int, ...]:
+    differ = first.view(np.int64) != second.view(np.int64)
+    return tuple(int(i) for i in np.argwhere(differ)[0]) if differ.any() else ()
+
+
+def _at(name: str, index: tuple[int, ...]) -> str:
+    return f"{name}[{', '.join(map(str, index))}]"
+
+
+def _judge_transitions(
+    judge: _TrainJudge,
+    case: CaseInputs,
+    steps: int,
+    label: str,
+    trajectory: Mapping[str, NDArray[np.float64]],
+) -> _TrajectoryVerdict:
+    """Judge each transition ``t -> t + 1`` from the implementation's own ``w1[t]``, ``w2[t]``."""
+    losses, w1s, w2s = (trajectory[name] for name in TRAJECTORY_OUTPUTS)
+    for name, received, returned in (("w1", case.w1, w1s[0]), ("w2", case.w2, w2s[0])):
+        if not np.array_equal(returned.view(np.int64), received.view(np.int64)):
+            index = _first_difference(returned, received)
+            message = (
+                f"step 0: {_at(name, (0, *index))} = {float(returned[index])!r}, not the "
+                f"{float(received[index])!r} received; index 0 must be the weights received, "
+                "bit for bit"
+            )
+            return _TrajectoryVerdict(
+                _failed_training(judge, case, steps, label, (name,), [message]), 0, steps, False
+            )
+    grid = _ANCHOR_GRID[judge.arithmetic]
+    worst: dict[str, _Comparison] = {}
+    moving, mask_changed = False, False
+    previous: NDArray[np.bool_] | None = None
+    for t in range(steps):
+        anchor = case._replace(w1=frozen(np.array(w1s[t])), w2=frozen(np.array(w2s[t])))
+        off = [name for name in ("w1", "w2") if not on_grid(getattr(anchor, name), grid)]
+        if off:
+            message = (
+                f"step {t}: {' and '.join(f'{name}[{t}]' for name in off)} hold values that are "
+                f"not {grid} numbers; an implementation in {judge.arithmetic} keeps its weights "
+                f"in {grid}"
+            )
+            verdict = _failed_training(judge, case, steps, label, tuple(off), [message])
+            return _TrajectoryVerdict(verdict, t, steps - t, mask_changed)
+        if t and not _transition_in_range(anchor, judge.arithmetic, judge.relu_grad_at_zero):
+            # The bounds hold only within the range; the transitions up to here were within it.
+            verdict = _CaseVerdict(worst, None, moving)
+            return _TrajectoryVerdict(verdict, t, steps - t, mask_changed)
+        outputs = {"loss": losses[t], "w1_next": w1s[t + 1], "w2_next": w2s[t + 1]}
+        for name, values in outputs.items():
+            bad = ~np.isfinite(values)
+            if bad.any():
+                output, offset = _TRAJECTORY_NAMES[name]
+                index = tuple(int(i) for i in np.argwhere(bad)[0])
+                message = (
+                    f"step {t}: {_at(output, (t + offset, *index))} is {float(values[index])}, "
+                    f"computed from w1[{t}], w2[{t}], which are within the format's range, as "
+                    "is the exact step from them; every value must be finite there"
+                )
+                verdict = _failed_training(judge, case, steps, label, (output,), [message])
+                return _TrajectoryVerdict(verdict, t, steps - t, mask_changed)
+        reference = _reference(anchor, label, judge.arithmetic, judge.relu_grad_at_zero, None)
+        moving = moving or reference.moving_ties
+        mask = exact.signs(reference.exact.h) > 0
+        mask_changed = mask_changed or (previous is not None and bool((mask != previous).any()))
+        previous = mask
+        comparisons, messages = _judge_outputs(outputs, reference)
+        failing: list[str] = []
+        renamed: list[str] = []
+        blamed = [name for name, comparison in comparisons.items() if comparison.failing]
+        for name, message in zip(blamed, messages, strict=True):
+            output, offset = _TRAJECTORY_NAMES[name]
+            failing.append(output)
+            renamed.append(f"{_at(output, (t + offset,))}{message[len(name) :]}")
+        for name, comparison in comparisons.items():
+            output, offset = _TRAJECTORY_NAMES[name]
+            placed = comparison._replace(position=(t + offset, *comparison.position))
+            known = worst.get(output)
+            if known is None or placed.worst_ratio > known.worst_ratio:
+                worst[output] = placed
+        if failing:
+            header = (
+                f"step {t}: the update from the implementation's own w1[{t}], w2[{t}] departs "
+                f"from the exact step (the first step that does, of {steps})"
+            )
+            verdict = _failed_training(
+                judge, case, steps, label, tuple(failing), [header, *renamed]
+            )
+            verdict = verdict._replace(comparisons=worst, moving_ties=moving)
+            return _TrajectoryVerdict(verdict, t + 1, steps - t - 1, mask_changed)
+    return _TrajectoryVerdict(_CaseVerdict(worst, None, moving), steps, 0, mask_changed)
+
+
+def _judge_training_case(
+    judge: _TrainJudge, case: CaseInputs, steps: int, label: str
+) -> _TrajectoryVerdict:
+    """Call ``train`` on one case (twice, on fresh copies) and judge what it did."""
+    first, changed = _call_train(judge, case, steps)
+    if isinstance(first, str):
+        verdict = _failed_training(judge, case, steps, label, (STEP,), [first])
+        return _TrajectoryVerdict(verdict, 0, steps, False)
+    if changed:
+        message = (
+            f"train changed its argument(s) {', '.join(changed)} in place; a caller's data "
+            "would change under it"
+        )
+        verdict = _failed_training(judge, case, steps, label, (INPUTS,), [message])
+        return _TrajectoryVerdict(verdict, 0, steps, False)
+    judged = _judge_transitions(judge, case, steps, label, first)
+    # The same case again: training is a function of its arguments alone.
+    again, _ = _call_train(judge, case, steps)
+    if isinstance(again, str):
+        message = f"called a second time on the same inputs, {again}"
+        verdict = _failed_training(judge, case, steps, label, (STATE,), [message])
+        return judged._replace(verdict=verdict)
+    differing = next(
+        (
+            name
+            for name in TRAJECTORY_OUTPUTS
+            if not np.array_equal(first[name].view(np.int64), again[name].view(np.int64))
+        ),
+        None,
+    )
+    if differing is None:
+        return judged
+    # Different bits from the same inputs: legal rounding variation while both are within their
+    # bounds, or state kept between calls, which makes one of them wrong.
+    second = _judge_transitions(judge, case, steps, label, again)
+    if judged.verdict.failure is None and second.verdict.failure is None:
+        return judged
+    index = _first_difference(first[differing], again[differing])
+    wrong = "the second answer" if judged.verdict.failure is None else "the first answer"
+    failure = judged.verdict.failure or second.verdict.failure
+    details = failure.message if failure is not None else ""
+    message = (
+        f"stateful: called a second time on the same inputs, train returned "
+        f"{_at(differing, index)} = {float(again[differing][index])!r}, not "
+        f"{float(first[differing][index])!r}, and {wrong} is beyond its bounds; its answer "
+        f"depends on earlier calls, and training must depend on its arguments alone. {details}"
+    )
+    verdict = _failed_training(judge, case, steps, label, (STATE,), [message])
+    return judged._replace(verdict=verdict)
+
+
+def _failed_training(
+    judge: _TrainJudge,
+    case: CaseInputs,
+    steps: int,
+    label: str,
+    blamed: tuple[str, ...],
+    messages: list[str],
+) -> _CaseVerdict:
+    failure = Failure(
+        case=label,
+        outputs=blamed,
+        message="\n".join(messages),
+        snippet=_training_snippet(judge, case, steps, label),
+    )
+    return _CaseVerdict({}, failure, moving_ties=False)
+
+
+def _training_snippet(judge: _TrainJudge, case: CaseInputs, steps: int, label: str) -> str:
+    """Python code that reproduces the verdict on this one trajectory (``check_training_case``)."""
+    size = sum(a.size for a in (case.x, case.y, case.w1, case.w2))
+    from_suite = label != DRAWN and size > _SNIPPET_MAX_ENTRIES and _is_suite_case(case)
+    loadable = _SPEC.fullmatch(judge.implementation) and not judge.implementation.startswith(
+        "__main__:"
+    )
+    lines = [] if from_suite else ["import numpy as np", ""]
+    lines.append(
+        "from twolayer.conformance import check_training_case, format_report"
+        + (", load_training" if loadable else "")
+    )
+    if from_suite:
+        lines.append("from twolayer.vectors import build_cases")
+    lines.append("")
+    if loadable:
+        lines.append(f"train = load_training({judge.implementation!r})")
+    else:
+        lines.append(f"train = ...  # the implementation under test: {judge.implementation}")
+    if from_suite:
+        lines += [
+            f"case = next(case for case in build_cases() if case.id == {case.id})",
+            "x, y, w1, w2 = case.x, case.y, case.w1, case.w2",
+            "learning_rate = case.learning_rate",
+        ]
+    else:
+        lines += [
+            f"x = {_literal(case.x)}",
+            f"y = {_literal(case.y)}",
+            f"w1 = {_literal(case.w1)}",
+            f"w2 = {_literal(case.w2)}",
+            f"learning_rate = {case.learning_rate!r}",
+        ]
+    lines += [
+        "",
+        "report = check_training_case(",
+        f"    train, x, y, w1, w2, learning_rate, {steps},",
+        f"    arithmetic={judge.arithmetic!r}, relu_grad_at_zero={judge.relu_grad_at_zero!r}",
+        ")",
+        "print(format_report(report))",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _scaled_rate(case: CaseInputs, shift: int, relu_grad_at_zero: float) -> float | None:
+    """``2**shift`` times the power of two nearest below the rate at which the first update
+    moves ``h`` by as much as its largest entry: masks change sign at the larger shifts."""
+    params = _params(case)
+    with np.errstate(all="ignore"):
+        _, grads = value_and_grad(params, case.x, case.y, relu_grad_at_zero=relu_grad_at_zero)
+        largest = float(np.max(np.abs(case.x @ case.w1), initial=0.0))
+        moved = float(np.max(np.abs(case.x @ grads.w1), initial=0.0))
+        ratio = largest / moved if moved > 0 else 0.0
+    if not (math.isfinite(ratio) and ratio > 0):
+        return None
+    return math.ldexp(1.0, math.frexp(ratio)[1] - 1 + shift)
+
+
+def _transition_in_range(case: CaseInputs, arithmetic: str, relu_grad_at_zero: float) -> bool:
+    """Whether the step from ``case`` keeps within the format's range, its loss and update too.
+
+    ``in_range`` checks the inputs and every value up to the gradients; the loss and the weights
+    after the update (from the float64 oracle, close enough for the margin of ``2**64``) are
+    checked here.
+    """
+    if not in_range(case, arithmetic):
+        return False
+    low, high = _format_range(arithmetic)
+    params = _params(case)
+    with np.errstate(all="ignore"):
+        loss, grads = value_and_grad(params, case.x, case.y, relu_grad_at_zero=relu_grad_at_zero)
+        after = sgd_step(params, grads, case.learning_rate)
+    magnitudes = np.abs(np.concatenate([[loss], after.w1.ravel(), after.w2.ravel()]))
+    magnitudes = magnitudes[magnitudes != 0]
+    return bool(np.all(np.isfinite(magnitudes) & (magnitudes >= low) & (magnitudes <= high)))
+
+
+def _training_case(
+    case: CaseInputs, steps: int, shift: int | None, judge: _TrainJudge
+) -> tuple[CaseInputs, int]:
+    """A drawn trajectory: the case, its learning rate rescaled by ``shift`` where that keeps it
+    in range, and as many of ``steps`` updates as the float64 oracle's weights stay in range."""
+    if shift is not None:
+        rate = _scaled_rate(case, shift, judge.relu_grad_at_zero)
+        rescaled = case if rate is None else case._replace(learning_rate=rate)
+        if (
+            rate is not None
+            and applies(rescaled, judge.arithmetic)
+            and _transition_in_range(rescaled, judge.arithmetic, judge.relu_grad_at_zero)
+        ):
+            case = rescaled
+    if not _transition_in_range(case, judge.arithmetic, judge.relu_grad_at_zero):
+        return case, 1  # its first step is judged all the same, as check_implementation would
+    params, kept = _params(case), 1
+    with np.errstate(all="ignore"):
+        for _ in range(steps - 1):
+            _, grads = value_and_grad(
+                params, case.x, case.y, relu_grad_at_zero=judge.relu_grad_at_zero
+            )
+            params = sgd_step(params, grads, case.learning_rate)
+            anchor = case._replace(w1=params.w1, w2=params.w2)
+            if not _transition_in_range(anchor, judge.arithmetic, judge.relu_grad_at_zero):
+                break
+            kept += 1
+    return case, kept
+
+
+class _TrainingTally(_Tally):
+    """As ``_Tally``, with the transitions counted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.judged, self.unjudged, self.mask_changes = 0, 0, 0
+
+    def add_trajectory(self, label: str, verdict: _TrajectoryVerdict, kind: str) -> None:
+        self.add(label, verdict.verdict, kind)
+        self.judged += verdict.judged
+        self.unjudged += verdict.unjudged
+        self.mask_changes += verdict.mask_changed
+
+    def training_report(self, judge: _TrainJudge, skipped: int) -> ConformanceReport:
+        as_step = _Judge(None, judge.implementation, judge.arithmetic, judge.relu_grad_at_zero)
+        return self.report(as_step, skipped, TRAJECTORY_OUTPUTS)._replace(
+            kind="training",
+            steps_judged=self.judged,
+            steps_unjudged=self.unjudged,
+            mask_changes=self.mask_changes,
+        )
+
+
+def _run_drawn_training(
+    judge: _TrainJudge, tally: _TrainingTally, max_examples: int, max_steps: int
+) -> None:
+    """Judge ``max_examples`` drawn trajectories, as ``_run_drawn`` judges steps: half with every
+    axis 1 to 3 first, then at the sizes where kernels break; a failure is shrunk, steps too."""
+    last: list[Failure] = []
+
+    def judge_one(drawn: tuple[CaseInputs, int, int | None]) -> None:
+        case, steps = _training_case(*drawn, judge)
+        verdict = _judge_training_case(judge, case, steps, DRAWN)
+        tally.add_trajectory(DRAWN, verdict, "drawn")
+        if verdict.verdict.failure is not None:
+            last.append(verdict.verdict.failure)
+            raise _RejectedCaseError(verdict.verdict.failure)
+
+    from hypothesis import strategies as st  # noqa: PLC0415 (only where cases are drawn)
+
+    from twolayer.strategies import judge_cases  # noqa: PLC0415 (it imports hypothesis)
+
+    def drawn(small: bool) -> "SearchStrategy[tuple[CaseInputs, int, int | None]]":
+        return st.tuples(
+            judge_cases(judge.arithmetic, small=small),
+            st.integers(1, max_steps),
+            st.one_of(st.none(), st.integers(*_TRAINING_SHIFTS)),
+        )
+
+    found = _shrunk_failure(drawn, judge_one, max_examples, last)
+    if found is not None:
+        if STATE not in found.outputs and any(STATE in f.outputs for f in tally.failures):
+            return
+        tally.failures.append(found)
+
+
+def check_training(
+    train: TrainFunction,
+    *,
+    arithmetic: str = "float64",
+    relu_grad_at_zero: float = 1.0,
+    steps: int = 4,
+    max_examples: int = 200,
+    cases: Iterable[tuple[CaseInputs, int]] | None = None,
+    implementation: str | None = None,
+) -> ConformanceReport:
+    """Judge a training loop ``train``: every update, from the implementation's own weights.
+
+    Comparing whole trajectories does not work: rounding differences grow from step to step. So
+    each transition ``t -> t + 1`` is judged as ``check_implementation`` judges a step, from the
+    implementation's own ``w1[t]``, ``w2[t]``: ``losses[t]``, ``w1[t + 1]`` and ``w2[t + 1]``
+    against the exact step and its rigorous bounds in ``arithmetic`` (re-anchored). Index 0
+    must be the weights received, bit for bit; the weights of every later step must be numbers
+    of the arithmetic's storage format (float64 for ``"float64"``, float32 for the others). A
+    trajectory is judged up to the first step whose weights leave the format's range (the bounds
+    hold only within it; ``steps_unjudged`` counts what is left), and ``train`` is called twice
+    on fresh copies of each case, as a step is.
+
+    The frozen trajectories are ``TRAINING_CASES``: the seed's dims for 3 steps, awkward sizes
+    past them, exact ties, dead units. The drawn ones are the cases of ``check_implementation``
+    (half with every axis 1 to 3, first), trained for 1 to ``steps`` updates; in half of them
+    the learning rate is a power of two from ``2**-6`` to ``2**2`` times the rate at which the
+    first update moves ``h`` by as much as its largest entry, so that masks change sign between
+    steps (the report counts the trajectories where they did). A failing one is shrunk by
+    hypothesis, its number of steps too, and printed as code that reproduces it.
+
+    Args:
+        train: ``train(x, y, w1, w2, learning_rate, steps) -> {"losses", "w1", "w2": values}``:
+            ``losses (steps,)`` the loss before each update, ``w1 (steps + 1, d_in, hidden)``
+            and ``w2 (steps + 1, hidden, d_out)`` the weights before each update and after the
+            last, in any array type that ``numpy.asarray`` takes; it must not change its
+            arguments.
+        arithmetic: what ``train`` claims to compute in, as for ``check_implementation``.
+        relu_grad_at_zero: the tie convention that it claims: 0, 0.5 or 1.
+        steps: the most updates of a drawn trajectory (at least 1).
+        max_examples: the number of drawn trajectories (0: the frozen ones only).
+        cases: the frozen trajectories, ``(case, steps)`` pairs (default: ``TRAINING_CASES``);
+            those off the arithmetic's grid or range are skipped and counted.
+        implementation: the name of ``train`` for the report (default: from ``train`` itself).
+
+    Returns:
+        A ``ConformanceReport`` of ``kind`` ``"training"``, which ``format_report`` prints.
+
+    Raises:
+        ValueError: a bad ``arithmetic``, ``relu_grad_at_zero``, ``steps`` or ``max_examples``
+            (never for anything that ``train`` does).
+    """
+    judge = _TrainJudge(
+        train,
+        implementation if implementation is not None else implementation_name(train),
+        _check_arithmetic(arithmetic),
+        check_relu_grad_at_zero(relu_grad_at_zero),
+    )
+    max_steps = check_count("steps", steps, 1)
+    examples = check_count("max_examples", max_examples, 0)
+    chosen = training_cases() if cases is None else tuple(cases)
+    tally = _TrainingTally()
+    skipped = 0
+    first_failure: Failure | None = None
+    for case, case_steps in chosen:
+        check_count("a frozen trajectory's steps", case_steps, 1)
+        if not applies(case, judge.arithmetic):
+            skipped += 1
+            continue
+        label = f"case {case.id}"
+        verdict = _judge_training_case(judge, case, case_steps, label)
+        tally.add_trajectory(label, verdict, "frozen")
+        if first_failure is None and verdict.verdict.failure is not None:
+            first_failure = verdict.verdict.failure
+    if first_failure is not None:
+        tally.failures.append(first_failure)
+    if examples:
+        _run_drawn_training(judge, tally, examples, max_steps)
+    return tally.training_report(judge, skipped)
+
+
+def training_cases() -> tuple[tuple[CaseInputs, int], ...]:
+    """The frozen trajectories: each of ``TRAINING_CASES`` as ``(case, steps)``."""
+    return tuple((_suite_by_id()[case_id], steps) for case_id, steps in TRAINING_CASES)
+
+
+def check_training_case(
+    train: TrainFunction,
+    x: NDArray[np.float64],
+    y: NDArray[np.float64],
+    w1: NDArray[np.float64],
+    w2: NDArray[np.float64],
+    learning_rate: float,
+    steps: int,
+    *,
+    arithmetic: str = "float64",
+    relu_grad_at_zero: float = 1.0,
+) -> ConformanceReport:
+    """Judge ``train`` on one trajectory: what a failure's snippet calls to reproduce it.
+
+    Args:
+        train: the implementation, as for ``check_training``.
+        x: ``(batch, d_in)``, float64 holding numbers of the arithmetic's grid.
+        y: ``(batch, d_out)``, likewise.
+        w1: ``(d_in, hidden)``, likewise.
+        w2: ``(hidden, d_out)``, likewise.
+        learning_rate: a finite float >= 0.
+        steps: the number of updates, at least 1.
+        arithmetic: as for ``check_training``.
+        relu_grad_at_zero: as for ``check_training``.
+
+    Returns:
+        The ``ConformanceReport`` of this one trajectory (``frozen_cases`` 1, labelled
+        ``"given"``).
+
+    Raises:
+        ValueError: the case is not on the arithmetic's grid or leaves its range, or a bad
+            argument (as ``twolayer.forward`` says).
+    """
+    arithmetic = _check_arithmetic(arithmetic)
+    rule = check_relu_grad_at_zero(relu_grad_at_zero)
+    count = check_count("steps", steps, 1)
+    forward(Params(w1, w2), x)  # validates the shapes and dtypes, in axis names
+    case = CaseInputs(0, "given", (), rule, x, y, w1, w2, float(learning_rate))
+    if not applies(case, arithmetic):
+        raise ValueError(
+            f"the case's inputs must lie on the {arithmetic} grid (numbers that its format holds "
+            "exactly) and its values within the format's range"
+        )
+    judge = _TrainJudge(train, implementation_name(train), arithmetic, rule)
+    tally = _TrainingTally()
+    verdict = _judge_training_case(judge, case, count, "given")
+    tally.add_trajectory("given", verdict, "frozen")
+    if verdict.verdict.failure is not None:
+        tally.failures.append(verdict.verdict.failure)
+    return tally.training_report(judge, 0)
+
+
+def load_training(spec: str) -> TrainFunction:
+    """Import the training implementation named ``"module:attr"``, as ``load_implementation``.
+
+    Raises:
+        ValueError: as ``load_implementation``.
+    """
+    return _load(spec, "train")
 
 
 # -- results files -----------------------------------------------------------------------------
@@ -1378,11 +2026,28 @@ def format_report(report: ConformanceReport) -> str:
     lines = [
         f"{report.implementation}: {verdict} (arithmetic {report.arithmetic}, "
         f"relu_grad_at_zero {rule})",
-        f"cases judged: {report.frozen_cases} frozen ({report.skipped_cases} skipped: off the "
-        f"{report.arithmetic} grid or range), {report.drawn_cases} drawn; {report.tie_cases} "
-        "with an exact tie h == 0 that moves grad_w1",
-        "",
     ]
+    if report.kind == "training":
+        unjudged = (
+            f", {report.steps_unjudged} not (the weights had left the format's range)"
+            if report.steps_unjudged
+            else ""
+        )
+        lines += [
+            f"trajectories judged: {report.frozen_cases} frozen ({report.skipped_cases} skipped: "
+            f"off the {report.arithmetic} grid or range), {report.drawn_cases} drawn; "
+            f"{report.mask_changes} with a ReLU mask that changed between steps, "
+            f"{report.tie_cases} with an exact tie h == 0 that moves grad_w1",
+            f"updates judged, each from the implementation's own weights: "
+            f"{report.steps_judged}{unjudged}",
+        ]
+    else:
+        lines.append(
+            f"cases judged: {report.frozen_cases} frozen ({report.skipped_cases} skipped: off the "
+            f"{report.arithmetic} grid or range), {report.drawn_cases} drawn; {report.tie_cases} "
+            "with an exact tie h == 0 that moves grad_w1"
+        )
+    lines.append("")
     rows = [("output", "worst error/bound", "case")]
     for summary in report.outputs:
         where = f"{summary.case}" + (f" at {list(summary.position)}" if summary.position else "")
