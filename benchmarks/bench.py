@@ -52,11 +52,13 @@ STEP_BOUNDS_ROW = "bounds.step_bounds seed dims (reference given)"
 JUDGED_CASE_ROW = "one judged case, seed dims"
 FLOOR_ROW = "floor: the 5 float64 GEMMs of a step, seed dims"
 DEFAULT_CHECK_ROW = "check_implementation, defaults (49 frozen, 200 drawn)"
-TARGETS_MS = {  # issue 12
+DEFAULT_TRAINING_ROW = "check_training, defaults (17 frozen, 200 drawn trajectories)"
+TARGETS_MS = {  # issue 12; issue 13: a training judge within the one-step judge's budget
     FAST_STEP_ROW: 50.0,
     STEP_BOUNDS_ROW: 20.0,
     JUDGED_CASE_ROW: 150.0,
     DEFAULT_CHECK_ROW: 60_000.0,
+    DEFAULT_TRAINING_ROW: 60_000.0,
 }
 
 
@@ -262,6 +264,31 @@ def default_check_thunk() -> object:
     return report
 
 
+def oracle_train(
+    x: Array, y: Array, w1: Array, w2: Array, learning_rate: float, steps: int
+) -> dict[str, Array]:
+    """``twolayer``'s own step as a training implementation: the trajectory that the training
+    judge reads (the loss before each update, the weights before each update and after the last)."""
+    params = twolayer.Params(w1, w2)
+    w1s, w2s, losses = [w1], [w2], []
+    for _ in range(steps):
+        loss, grads = twolayer.value_and_grad(params, x, y)
+        params = twolayer.sgd_step(params, grads, learning_rate)
+        losses.append(loss)
+        w1s.append(params.w1)
+        w2s.append(params.w2)
+    return {"losses": np.array(losses), "w1": np.stack(w1s), "w2": np.stack(w2s)}
+
+
+def default_training_thunk() -> object:
+    """A whole default ``check_training`` of ``oracle_train``: the frozen trajectories (the
+    seed's dims for 3 steps among them) and 200 drawn ones of 1 to 4 steps."""
+    report = conformance.check_training(oracle_train)
+    if not report.conforms:
+        raise RuntimeError("the training judge rejected twolayer's own step")
+    return report
+
+
 def judged_case_thunk(dims: twolayer.Dims) -> Thunk:
     """Everything the conformance judge does for one drawn float64 case: ``_judge_case``, which
     calls the implementation twice (``twolayer.zoo.reference_step``, a correct one), computes the
@@ -447,6 +474,7 @@ def reference_section(rounds: int) -> dict[str, object]:
         STEP_BOUNDS_ROW: (twolayer.SEED_DIMS, step_bounds_thunk(twolayer.SEED_DIMS)),
         JUDGED_CASE_ROW: (twolayer.SEED_DIMS, judged_case_thunk(twolayer.SEED_DIMS)),
         DEFAULT_CHECK_ROW: (twolayer.SEED_DIMS, default_check_thunk),
+        DEFAULT_TRAINING_ROW: (twolayer.SEED_DIMS, default_training_thunk),
         "gradcheck directional seed dims": (
             twolayer.SEED_DIMS,
             gradcheck_directional_thunk(twolayer.SEED_DIMS),
