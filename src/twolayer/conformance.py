@@ -1542,14 +1542,18 @@ def _run_drawn_training(
     """Judge ``max_examples`` drawn trajectories, as ``_run_drawn`` judges steps: half with every
     axis 1 to 3 first, then at the sizes where kernels break; a failure is shrunk, steps too."""
     last: list[Failure] = []
+    stateful: list[Failure] = []  # the verdicts that caught the loop keeping state
 
     def judge_one(drawn: tuple[CaseInputs, int, int | None]) -> None:
         case, steps = _training_case(*drawn, judge)
         verdict = _judge_training_case(judge, case, steps, DRAWN)
         tally.add_trajectory(DRAWN, verdict, "drawn")
-        if verdict.verdict.failure is not None:
-            last.append(verdict.verdict.failure)
-            raise _RejectedCaseError(verdict.verdict.failure)
+        failure = verdict.verdict.failure
+        if failure is not None:
+            last.append(failure)
+            if STATE in failure.outputs:
+                stateful.append(failure)
+            raise _RejectedCaseError(failure)
 
     from hypothesis import strategies as st  # noqa: PLC0415 (only where cases are drawn)
 
@@ -1563,10 +1567,16 @@ def _run_drawn_training(
         )
 
     found = _shrunk_failure(drawn, judge_one, max_examples, last)
-    if found is not None:
-        if STATE not in found.outputs and any(STATE in f.outputs for f in tally.failures):
+    if found is None:
+        return
+    # As for steps (_run_drawn): a loop that keeps state may fail a shrunk case only because of
+    # the calls before it; the last case that caught the state is the one to show.
+    if STATE not in found.outputs:
+        if stateful:
+            found = stateful[-1]
+        elif any(STATE in failure.outputs for failure in tally.failures):
             return
-        tally.failures.append(found)
+    tally.failures.append(found)
 
 
 def check_training(
