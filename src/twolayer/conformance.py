@@ -1293,7 +1293,7 @@ def _judge_transitions(
             # The bounds hold only within the range; the transitions up to here were within it.
             verdict = _CaseVerdict(worst, None, moving)
             return _TrajectoryVerdict(verdict, t, steps - t, mask_changed)
-        outputs = {"loss": losses[t], "w1_next": w1s[t + 1], "w2_next": w2s[t + 1]}
+        outputs = {"loss": np.asarray(losses[t]), "w1_next": w1s[t + 1], "w2_next": w2s[t + 1]}
         for name, values in outputs.items():
             bad = ~np.isfinite(values)
             if bad.any():
