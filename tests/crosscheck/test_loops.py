@@ -22,7 +22,7 @@ from twolayer import conformance
 # (no kernels that tile or chunk), so what could go wrong (the convention at exact ties, the
 # dtype, the transposed nn.Linear weight, the order of zero_grad and step) shows at the frozen
 # trajectories, which hold ties, dead units and awkward sizes; 20 drawn ones add learning rates
-# that change masks between steps, at about a second each for the nn.Sequential loops.
+# that change masks between steps (a few seconds a loop; the frozen ones take about as long).
 EXAMPLES = 20
 # None drawn for a loop that must be rejected: the frozen trajectories reject each already (the
 # first, the seed's dims for 3 steps, reaches step 1), and a drawn failure costs its shrinking.
