@@ -195,6 +195,8 @@ def crosscheck(session: nox.Session) -> None:
         "tests/crosscheck/conftest.py",
         "tests/crosscheck/engines.py",
         "tests/crosscheck/test_engines.py",
+        "tests/crosscheck/loops.py",
+        "tests/crosscheck/test_loops.py",
     )
     session.run(
         "pytest",
