@@ -228,3 +228,10 @@ def test_the_review_checklist_covers_every_exhibit_of_the_bug_zoo() -> None:
     assert len(zoo.BUGS) >= 8
     missing = [name for name in zoo.BUGS if f"`zoo.{name}`" not in checklist]
     assert missing == []
+
+
+def test_the_review_checklist_covers_every_loop_of_the_bug_zoo() -> None:
+    checklist = (DOCS / "review-checklist.md").read_text()
+    assert len(zoo.TRAINING_BUGS) >= 6
+    missing = [name for name in zoo.TRAINING_BUGS if f"`zoo.{name}`" not in checklist]
+    assert missing == []

@@ -556,3 +556,271 @@ BUGS: Mapping[str, Bug] = {
 }
 """Every exhibit by name, each judged as float64 with the seed's tie convention (``relu'(0) =
 1``), which is what each claims."""
+
+
+# -- training loops: a trajectory, judged update by update -------------------------------------
+#
+# A training loop can be wrong where every one of its steps, taken alone, is right: it carries
+# something from one step to the next (a gradient buffer never zeroed, a velocity, a schedule) or
+# records its history off by one. ``twolayer.conformance.check_training`` judges each transition
+# ``t -> t + 1`` from the loop's own weights at ``t``, so the first update that departs from the
+# seed's is named by its step; a one-step check never sees these, and comparing the final loss
+# cannot tell a mistake from rounding grown over many steps.
+
+Trajectory = dict[str, NDArray[np.float64]]  # "losses" (steps,), "w1" and "w2" (steps + 1, ...)
+Train = Callable[[X, Y, W1, W2, float, int], Mapping[str, object]]  # what check_training calls
+
+WEIGHT_DECAY = 1e-3
+"""The weight decay of ``weight_decay_in_plain_descent``: ``grad + WEIGHT_DECAY * w``."""
+
+MOMENTUM = 0.9
+"""The momentum of ``momentum_in_plain_descent``."""
+
+LEARNING_RATE_DECAY = 0.99
+"""The factor of ``decayed_learning_rate``: the rate at step ``t`` is ``rate * 0.99**t``."""
+
+
+def _loss_and_gradients(
+    x: NDArray[Any], y: NDArray[Any], w1: NDArray[Any], w2: NDArray[Any]
+) -> tuple[float, NDArray[Any], NDArray[Any]]:
+    """The seed's loss and gradients at ``w1``, ``w2`` (as ``reference_step``), in their dtype:
+    float64 or float32, whichever the loop computes in."""
+    h = x.dot(w1)
+    h_relu = np.maximum(h, 0)
+    y_pred = h_relu.dot(w2)
+    loss = float(np.square(y_pred - y).sum())
+    grad_y_pred = 2 * (y_pred - y)
+    grad_w2 = h_relu.T.dot(grad_y_pred)
+    grad_h_relu = grad_y_pred.dot(w2.T)
+    grad_h = grad_h_relu.copy()
+    grad_h[h < 0] = 0
+    grad_w1 = x.T.dot(grad_h)
+    return loss, grad_w1, grad_w2
+
+
+def _history(w1: NDArray[Any], w2: NDArray[Any], steps: int) -> tuple[NDArray[Any], NDArray[Any]]:
+    """Empty ``w1 (steps + 1, d_in, hidden)`` and ``w2 (steps + 1, hidden, d_out)`` histories,
+    index 0 holding the weights received."""
+    w1s = np.empty((steps + 1, *w1.shape), dtype=w1.dtype)
+    w2s = np.empty((steps + 1, *w2.shape), dtype=w2.dtype)
+    w1s[0], w2s[0] = w1, w2
+    return w1s, w2s
+
+
+def reference_train(x: X, y: Y, w1: W1, w2: W2, learning_rate: float, steps: int) -> Trajectory:
+    """The seed's training loop, plainly and correctly: the point of comparison of the loops.
+
+    ``steps`` times: the loss and the gradients at the current weights (``relu'(0) = 1``, the
+    seed's mask ``grad_h[h < 0] = 0``), then ``w - learning_rate * grad`` for each weight. It
+    conforms in float64 with ``relu_grad_at_zero=1``.
+
+    Args:
+        x: ``(batch, d_in)``.
+        y: ``(batch, d_out)``.
+        w1: ``(d_in, hidden)``, left as it is.
+        w2: ``(hidden, d_out)``, left as it is.
+        learning_rate: the step size.
+        steps: the number of updates.
+
+    Returns:
+        ``losses (steps,)``, the loss before each update; ``w1 (steps + 1, d_in, hidden)`` and
+        ``w2 (steps + 1, hidden, d_out)``, the weights before each update and after the last.
+    """
+    losses = np.empty(steps)
+    w1s, w2s = _history(w1, w2, steps)
+    for t in range(steps):
+        losses[t], grad_w1, grad_w2 = _loss_and_gradients(x, y, w1, w2)
+        w1 = w1 - learning_rate * grad_w1
+        w2 = w2 - learning_rate * grad_w2
+        w1s[t + 1], w2s[t + 1] = w1, w2
+    return {"losses": losses, "w1": w1s, "w2": w2s}
+
+
+def reference_train_float32(
+    x: X, y: Y, w1: W1, w2: W2, learning_rate: float, steps: int
+) -> dict[str, NDArray[np.float32]]:
+    """The seed's training loop in float32: the inputs cast once, every value computed in float32.
+
+    It conforms declared ``"float32"``, which it is, and not declared ``"float64"``: its
+    weights after the first update are float32 numbers, off by about ``2**-24`` of their terms.
+    """
+    # As in float32 code, a value beyond float32's range becomes inf, without a warning.
+    with np.errstate(over="ignore", invalid="ignore"):
+        x32, y32 = x.astype(np.float32), y.astype(np.float32)
+        w1_32: NDArray[np.float32] = w1.astype(np.float32)
+        w2_32: NDArray[np.float32] = w2.astype(np.float32)
+        rate = np.float32(learning_rate)
+        losses = np.empty(steps, dtype=np.float32)
+        w1s, w2s = _history(w1_32, w2_32, steps)
+        grad_w1: NDArray[np.float32]
+        grad_w2: NDArray[np.float32]
+        for t in range(steps):
+            losses[t], grad_w1, grad_w2 = _loss_and_gradients(x32, y32, w1_32, w2_32)
+            w1_32 = w1_32 - rate * grad_w1
+            w2_32 = w2_32 - rate * grad_w2
+            w1s[t + 1], w2s[t + 1] = w1_32, w2_32
+    return {"losses": losses, "w1": w1s, "w2": w2s}
+
+
+def gradients_accumulate(
+    x: X, y: Y, w1: W1, w2: W2, learning_rate: float, steps: int
+) -> Trajectory:
+    """Mistake: the gradient buffers are never zeroed, so each update uses the sum of all so far.
+
+    PyTorch's ``loss.backward()`` adds into ``.grad``; a loop without ``optimizer.zero_grad()``
+    updates with ``grad_0 + ... + grad_t``. The first update is right, and every step's gradient
+    is right at its own weights, so a one-step check passes and the loss still falls for a
+    while. Caught at step 1 by ``w1`` and ``w2``: the judge re-anchors at the loop's own
+    ``w1[1]``, ``w2[1]``, where the exact update subtracts ``grad_1`` alone. Comparing the final
+    loss cannot tell this from rounding grown over many steps.
+    """
+    losses = np.empty(steps)
+    w1s, w2s = _history(w1, w2, steps)
+    sum_w1, sum_w2 = np.zeros_like(w1), np.zeros_like(w2)
+    for t in range(steps):
+        losses[t], grad_w1, grad_w2 = _loss_and_gradients(x, y, w1, w2)
+        sum_w1 = sum_w1 + grad_w1
+        sum_w2 = sum_w2 + grad_w2
+        w1 = w1 - learning_rate * sum_w1
+        w2 = w2 - learning_rate * sum_w2
+        w1s[t + 1], w2s[t + 1] = w1, w2
+    return {"losses": losses, "w1": w1s, "w2": w2s}
+
+
+def momentum_in_plain_descent(
+    x: X, y: Y, w1: W1, w2: W2, learning_rate: float, steps: int
+) -> Trajectory:
+    """Mistake: the update carries a momentum of 0.9 (``torch.optim.SGD(momentum=0.9)``).
+
+    ``velocity = 0.9 * velocity + grad``, ``w -= learning_rate * velocity``: the seed's plain
+    descent has none. The velocity starts at 0, so the first update is the seed's and a
+    one-step check passes; the loss falls, often faster, so a loss curve looks better. Caught at
+    step 1 by ``w1`` and ``w2``, where the update from the loop's own weights adds
+    ``0.9 * learning_rate * grad_0`` to the exact one.
+    """
+    losses = np.empty(steps)
+    w1s, w2s = _history(w1, w2, steps)
+    velocity_w1, velocity_w2 = np.zeros_like(w1), np.zeros_like(w2)
+    for t in range(steps):
+        losses[t], grad_w1, grad_w2 = _loss_and_gradients(x, y, w1, w2)
+        velocity_w1 = MOMENTUM * velocity_w1 + grad_w1
+        velocity_w2 = MOMENTUM * velocity_w2 + grad_w2
+        w1 = w1 - learning_rate * velocity_w1
+        w2 = w2 - learning_rate * velocity_w2
+        w1s[t + 1], w2s[t + 1] = w1, w2
+    return {"losses": losses, "w1": w1s, "w2": w2s}
+
+
+def weight_decay_in_plain_descent(
+    x: X, y: Y, w1: W1, w2: W2, learning_rate: float, steps: int
+) -> Trajectory:
+    """Mistake: the update adds a weight decay of 1e-3, ``grad + 1e-3 * w`` (an optimizer default).
+
+    The difference from each update is ``learning_rate * 1e-3 * w``: a relative 1e-3 of the step
+    at most, so the loss curve is indistinguishable and the final loss differs by far less than
+    any tolerance picked by eye. Caught at step 0 by ``w1`` or ``w2`` (wherever a weight is not
+    0), beyond a bound of a few units of ``2**-53`` of the terms.
+    """
+    losses = np.empty(steps)
+    w1s, w2s = _history(w1, w2, steps)
+    for t in range(steps):
+        losses[t], grad_w1, grad_w2 = _loss_and_gradients(x, y, w1, w2)
+        w1 = w1 - learning_rate * (grad_w1 + WEIGHT_DECAY * w1)
+        w2 = w2 - learning_rate * (grad_w2 + WEIGHT_DECAY * w2)
+        w1s[t + 1], w2s[t + 1] = w1, w2
+    return {"losses": losses, "w1": w1s, "w2": w2s}
+
+
+def decayed_learning_rate(
+    x: X, y: Y, w1: W1, w2: W2, learning_rate: float, steps: int
+) -> Trajectory:
+    """Mistake: the learning rate decays, ``learning_rate * 0.99**t`` at step ``t`` (a scheduler).
+
+    The seed's rate is constant. At step 0 the factor is 1, so a one-step check passes, and the
+    loss curve is smooth and falling. Caught at step 1 by ``w1`` and ``w2``: the update from the
+    loop's own weights is 1% short of the exact one, far beyond rounding.
+    """
+    losses = np.empty(steps)
+    w1s, w2s = _history(w1, w2, steps)
+    for t in range(steps):
+        losses[t], grad_w1, grad_w2 = _loss_and_gradients(x, y, w1, w2)
+        rate = learning_rate * LEARNING_RATE_DECAY**t
+        w1 = w1 - rate * grad_w1
+        w2 = w2 - rate * grad_w2
+        w1s[t + 1], w2s[t + 1] = w1, w2
+    return {"losses": losses, "w1": w1s, "w2": w2s}
+
+
+def stale_grad_w2(x: X, y: Y, w1: W1, w2: W2, learning_rate: float, steps: int) -> Trajectory:
+    """Mistake: ``grad_w2`` is computed once, at the first step, and reused at every step.
+
+    A gradient hoisted out of the loop (cached "for speed", or a name shadowed): the first update
+    is right, ``w1``'s updates stay right at every step, and with a small learning rate the loss
+    still falls. Caught at step 1 by ``w2`` alone: the exact update from the loop's own
+    ``w1[1]``, ``w2[1]`` uses the gradient there, not at step 0. A one-step check cannot see it,
+    and the final loss differs from the seed's by an amount that looks like drift.
+    """
+    losses = np.empty(steps)
+    w1s, w2s = _history(w1, w2, steps)
+    first_grad_w2: W2 | None = None
+    for t in range(steps):
+        losses[t], grad_w1, grad_w2 = _loss_and_gradients(x, y, w1, w2)
+        if first_grad_w2 is None:
+            first_grad_w2 = grad_w2
+        w1 = w1 - learning_rate * grad_w1
+        w2 = w2 - learning_rate * first_grad_w2
+        w1s[t + 1], w2s[t + 1] = w1, w2
+    return {"losses": losses, "w1": w1s, "w2": w2s}
+
+
+def first_weights_not_returned(
+    x: X, y: Y, w1: W1, w2: W2, learning_rate: float, steps: int
+) -> Trajectory:
+    """Mistake: the history is written off by one: index ``t`` holds the weights after update ``t``.
+
+    ``w1s[t] = w1`` right after the update, where ``w1s[t + 1]`` belongs, and the last entry is
+    filled with the final weights: so index 0 holds the weights after the first update, not those
+    received, and every entry is one step early. The losses and the final weights are right, so
+    a check of the final loss or the final weights passes, and every update is right, so a
+    one-step check does too. Caught at step 0 by ``w1`` (or ``w2``, where ``w1`` did not move):
+    the judge holds index 0 to the weights received, bit for bit.
+    """
+    losses = np.empty(steps)
+    w1s, w2s = _history(w1, w2, steps)
+    for t in range(steps):
+        losses[t], grad_w1, grad_w2 = _loss_and_gradients(x, y, w1, w2)
+        w1 = w1 - learning_rate * grad_w1
+        w2 = w2 - learning_rate * grad_w2
+        w1s[t], w2s[t] = w1, w2
+    w1s[steps], w2s[steps] = w1, w2
+    return {"losses": losses, "w1": w1s, "w2": w2s}
+
+
+class TrainingBug(NamedTuple):
+    """An exhibit of the loops: a loop, what it claims, what its mistake corrupts, and when.
+
+    ``corrupts`` names every returned array (``losses``, ``w1``, ``w2``) that the mistake can
+    make wrong; the judge, rejecting the loop, must blame some of them and no other.
+    ``first_step`` is the first transition ``t -> t + 1`` at which the loop departs from the
+    seed's (0 for index 0 itself), the step that the judge's message names.
+    """
+
+    train: Train
+    corrupts: frozenset[str]
+    first_step: int
+    arithmetic: str = "float64"
+    relu_grad_at_zero: float = 1.0
+
+
+_WEIGHTS = frozenset({"w1", "w2"})
+
+TRAINING_BUGS: Mapping[str, TrainingBug] = {
+    "gradients_accumulate": TrainingBug(gradients_accumulate, _WEIGHTS, 1),
+    "momentum_in_plain_descent": TrainingBug(momentum_in_plain_descent, _WEIGHTS, 1),
+    "weight_decay_in_plain_descent": TrainingBug(weight_decay_in_plain_descent, _WEIGHTS, 0),
+    "decayed_learning_rate": TrainingBug(decayed_learning_rate, _WEIGHTS, 1),
+    "stale_grad_w2": TrainingBug(stale_grad_w2, frozenset({"w2"}), 1),
+    "first_weights_not_returned": TrainingBug(first_weights_not_returned, _WEIGHTS, 0),
+}
+"""Every loop exhibit by name, each judged as float64 with the seed's tie convention (``relu'(0)
+= 1``), which is what each claims."""
