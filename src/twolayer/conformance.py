@@ -1296,7 +1296,7 @@ def _judge_transitions(
             # The bounds hold only within the range; the transitions up to here were within it.
             verdict = _CaseVerdict(worst, None, moving)
             return _TrajectoryVerdict(verdict, t, steps - t, mask_changed)
-        outputs = {"loss": losses[t], "w1_next": w1s[t + 1], "w2_next": w2s[t + 1]}
+        outputs = {"loss": losses[t, ...], "w1_next": w1s[t + 1], "w2_next": w2s[t + 1]}
         for name, values in outputs.items():
             bad = ~np.isfinite(values)
             if bad.any():
@@ -2171,14 +2171,15 @@ def _judge_trajectory_results(
         )
     chosen = [(by_id[case_id], steps) for case_id, steps in TRAINING_CASES]
     applicable = [(case, steps) for case, steps in chosen if applies(case, arithmetic)]
+    for case, steps in chosen:
+        if case.id in results.trajectories:
+            _check_trajectory_shapes(case, steps, results.trajectories[case.id])
     missing = [case.id for case, _ in applicable if case.id not in results.trajectories]
     if missing:
         raise ValueError(
             f"the results lack the trajectories of case(s) {_listed(missing)}, which apply to "
             f"{arithmetic} (inputs on its grid, values within its range)"
         )
-    for case, steps in applicable:
-        _check_trajectory_shapes(case, steps, results.trajectories[case.id])
     judge = _TrainJudge(None, results.implementation, arithmetic, rule)
     tally = _TrainingTally()
     first_failure: Failure | None = None
