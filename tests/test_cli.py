@@ -315,7 +315,12 @@ def test_a_results_file_is_judged_without_hypothesis(tmp_path: Path) -> None:
         (["check", "--impl", "twolayer"], "module:attr"),
         (["check", "--results", "/nonexistent/r.json"], "cannot read the results"),
         (["check", "--impl", "twolayer.zoo:reference_step", "--suite", "s.json"], "--suite goes"),
-        (["check"], "one of the arguments --impl --results is required"),
+        (["check"], "one of the arguments --impl --train --results is required"),
+        (["check", "--impl", "twolayer.zoo:reference_step", "--steps", "2"], "--steps goes with"),
+        (["check", "--results", "r.json", "--steps", "2"], "--steps goes with --train"),
+        (["check", "--train", "a:b", "--steps", "0"], "expected an integer >= 1, got '0'"),
+        (["check", "--train", "a:b", "--steps", "two"], "expected an integer >= 1, got 'two'"),
+        (["check", "--train", "a:b", "--impl", "c:d"], "not allowed with argument"),
         (["check", "--impl", "a:b", "--results", "r.json"], "not allowed with argument"),
         (["check", "--impl", "a:b", "--arithmetic", "fp8"], "invalid choice: 'fp8'"),
     ],
@@ -327,3 +332,78 @@ def test_check_usage_errors_are_one_line_with_status_2(
     assert (status, out) == (2, "")
     assert err.count("\n") == 1
     assert message in err
+
+
+TRAINING_LOOPS = """
+import numpy as np
+
+
+def sgd(x, y, w1, w2, learning_rate, steps, momentum=0.0):
+    losses, w1s, w2s = [], [w1], [w2]
+    v1, v2 = np.zeros_like(w1), np.zeros_like(w2)
+    for _ in range(steps):
+        h = x @ w1
+        h_relu = np.maximum(h, 0)
+        y_pred = h_relu @ w2
+        losses.append(np.square(y_pred - y).sum())
+        grad_y_pred = 2.0 * (y_pred - y)
+        grad_w2 = h_relu.T @ grad_y_pred
+        grad_h = grad_y_pred @ w2.T
+        grad_h[h < 0] = 0
+        v1 = momentum * v1 + x.T @ grad_h
+        v2 = momentum * v2 + grad_w2
+        w1 = w1 - learning_rate * v1
+        w2 = w2 - learning_rate * v2
+        w1s.append(w1)
+        w2s.append(w2)
+    return {"losses": np.array(losses), "w1": np.stack(w1s), "w2": np.stack(w2s)}
+
+
+def momentum(x, y, w1, w2, learning_rate, steps):
+    return sgd(x, y, w1, w2, learning_rate, steps, momentum=0.9)
+"""
+
+
+def test_check_train_passes_a_plain_loop_and_fails_momentum(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "training_loops_under_test.py").write_text(TRAINING_LOOPS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    argv = ["check", "--max-examples", "5", "--steps", "3", "--train"]
+    plot = tmp_path / "train.png"
+    status, out, err = run([*argv, "training_loops_under_test:sgd", "--plot", str(plot)], capsys)
+    assert (status, err) == (0, "")
+    assert out.startswith("training_loops_under_test:sgd: conforms (arithmetic float64")
+    assert "trajectories judged: 17 frozen" in out
+    assert plot.read_bytes().startswith(b"\x89PNG")
+    status, out, err = run([*argv, "training_loops_under_test:momentum"], capsys)
+    assert (status, err) == (1, "")
+    assert "DOES NOT CONFORM" in out
+    assert "FAILED at case 1: w1, w2" in out
+
+
+def test_check_judges_trajectories_and_steps_in_one_results_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from twolayer import conformance, zoo  # noqa: PLC0415 (needs hypothesis, a test dependency)
+
+    (tmp_path / "training_loops_for_results.py").write_text(TRAINING_LOOPS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    loops = conformance.load_training("training_loops_for_results:sgd")
+    small = [(case, steps) for case, steps in conformance.training_cases() if case.id == 14]
+    document = conformance.training_results_document(loops, arithmetic="bf16", cases=small)
+    steps = conformance.results_document(zoo.reference_step, arithmetic="bf16")
+    both = tmp_path / "both.json"
+    both.write_text(json.dumps({**document, "results": steps["results"]}))
+    status, out, err = run(["check", "--results", str(both), "--arithmetic", "bf16"], capsys)
+    assert (status, out) == (2, "")  # the other frozen trajectories that apply to bf16 are missing
+    assert "the results lack the trajectories of case(s) 34, 35, 38, 39, 43, 44, 47" in err
+    everything = conformance.training_results_document(loops, arithmetic="float32")
+    both.write_text(json.dumps({**everything, "results": steps["results"]}))
+    status, out, err = run(["check", "--results", str(both), "--arithmetic", "bf16"], capsys)
+    assert err == ""
+    assert out.count("(arithmetic bf16, relu_grad_at_zero 1)") == 2  # both reports
+    assert "cases judged:" in out
+    assert "trajectories judged:" in out
+    assert status == 1  # float64 weights are not bf16's storage format, float32
+    assert "not float32 numbers" in out

@@ -537,7 +537,7 @@ HOSTILE: dict[str, tuple[bytes, str]] = {
         _edit(lambda d: d.update(schema="twolayer-vectors")),
         "'schema' is not 'twolayer-results'",
     ),
-    "schema_version 2": (_edit(lambda d: d.update(schema_version=2)), "schema_version 2"),
+    "schema_version 3": (_edit(lambda d: d.update(schema_version=3)), "schema_version 3"),
     "schema_version true": (_edit(lambda d: d.update(schema_version=True)), "schema_version"),
     "unknown field": (_edit(lambda d: d.update(extra=1)), "unknown field(s) 'extra'"),
     "NaN literal": (

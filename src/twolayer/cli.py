@@ -179,10 +179,11 @@ def _build_parser() -> _Parser:
         help="judge another implementation against the oracle",
         description=(
             "Judge another implementation of the seed's step: a Python function (--impl), run "
-            "on the frozen cases and then on drawn ones, or the outputs that a program in any "
-            "language wrote for the suite's cases (--results). Each output is compared with the "
-            "exact result within a rigorous bound for the declared arithmetic. Exit 0 if it "
-            "conforms, 1 if not, 2 on a usage error."
+            "on the frozen cases and then on drawn ones; a Python training loop (--train), each "
+            "update judged from its own weights; or the outputs that a program in any language "
+            "wrote for the suite's cases and frozen trajectories (--results). Each output is "
+            "compared with the exact result within a rigorous bound for the declared "
+            "arithmetic. Exit 0 if it conforms, 1 if not, 2 on a usage error."
         ),
     )
     source = check.add_mutually_exclusive_group(required=True)
@@ -193,7 +194,17 @@ def _build_parser() -> _Parser:
         "w2_next (and optionally h); imported like python -m, so trust what you name",
     )
     source.add_argument(
-        "--results", type=Path, metavar="FILE", help="a results file (docs/vectors.md)"
+        "--train",
+        metavar="MODULE:ATTR",
+        help="a train(x, y, w1, w2, learning_rate, steps) returning losses (steps,), w1 (steps + "
+        "1, d_in, hidden) and w2 (steps + 1, hidden, d_out); imported as --impl is",
+    )
+    source.add_argument(
+        "--results",
+        type=Path,
+        metavar="FILE",
+        help="a results file of step results and/or trajectories (docs/vectors.md); each part "
+        "that it holds is judged and reported",
     )
     check.add_argument(
         "--suite",
@@ -218,13 +229,21 @@ def _build_parser() -> _Parser:
         "--max-examples",
         type=_positive_int,
         default=200,
-        help="with --impl: how many drawn cases after the frozen ones (default 200)",
+        help="with --impl or --train: how many drawn cases or trajectories after the frozen "
+        "ones (default 200)",
+    )
+    check.add_argument(
+        "--steps",
+        type=_positive_int,
+        metavar="N",
+        help="with --train: the most updates of a drawn trajectory (default 4)",
     )
     check.add_argument(
         "--plot",
         type=Path,
         metavar="FILE.png",
-        help="draw the worst error/bound per output and case, with the line at 1",
+        help="draw the worst error/bound per output and case (trajectory for --train), with "
+        "the line at 1; for a results file holding both parts, the step results'",
     )
     check.add_argument("--force", action="store_true", help="let --plot overwrite FILE.png")
     return parser
@@ -508,9 +527,12 @@ def _conformance(*, draws: bool) -> ModuleType:
 
 
 def _check(args: argparse.Namespace) -> int:
-    conformance = _conformance(draws=args.impl is not None and args.max_examples > 0)
+    python = args.impl if args.impl is not None else args.train
+    conformance = _conformance(draws=python is not None and args.max_examples > 0)
     if args.suite is not None and args.results is None:
         raise UsageError("--suite goes with --results")
+    if args.steps is not None and args.train is None:
+        raise UsageError("--steps goes with --train")
     if args.plot is not None:
         check_writable(args.plot, force=args.force)
         _pyplot()
@@ -518,18 +540,33 @@ def _check(args: argparse.Namespace) -> int:
     try:
         if args.impl is not None:
             step = conformance.load_implementation(args.impl)
-            report = conformance.check_implementation(
-                step, max_examples=args.max_examples, implementation=args.impl, **options
+            reports = (
+                conformance.check_implementation(
+                    step, max_examples=args.max_examples, implementation=args.impl, **options
+                ),
+            )
+        elif args.train is not None:
+            train = conformance.load_training(args.train)
+            steps = {} if args.steps is None else {"steps": args.steps}
+            reports = (
+                conformance.check_training(
+                    train,
+                    max_examples=args.max_examples,
+                    implementation=args.train,
+                    **steps,
+                    **options,
+                ),
             )
         else:
             suite = None if args.suite is None else _read(args.suite, "suite")
-            report = conformance.check_results(suite, _read(args.results, "results"), **options)
+            results = _read(args.results, "results")
+            reports = conformance.check_results_file(suite, results, **options)
     except ValueError as error:
         raise UsageError(str(error).splitlines()[0]) from None
-    print(conformance.format_report(report))
+    print("\n".join(conformance.format_report(report) for report in reports))
     if args.plot is not None:
-        write_atomic(args.plot, check_plot_png(report), force=args.force)
-    return EXIT_OK if report.conforms else EXIT_CHECK_FAILED
+        write_atomic(args.plot, check_plot_png(reports[0]), force=args.force)
+    return EXIT_OK if all(report.conforms for report in reports) else EXIT_CHECK_FAILED
 
 
 def main(argv: Sequence[str] | None = None) -> int:

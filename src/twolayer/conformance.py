@@ -26,6 +26,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from functools import cache
+from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 import numpy as np
@@ -1174,7 +1175,7 @@ _TRAJECTORY_NAMES = {"loss": ("losses", 0), "w1_next": ("w1", 1), "w2_next": ("w
 class _TrainJudge(NamedTuple):
     """What is fixed across one run of the training judge."""
 
-    train: TrainFunction
+    train: TrainFunction | None  # None when judging the trajectories of a results file
     implementation: str
     arithmetic: str
     relu_grad_at_zero: float
@@ -1234,6 +1235,8 @@ def _call_train(
     judge: _TrainJudge, case: CaseInputs, steps: int
 ) -> tuple[dict[str, NDArray[np.float64]] | str, list[str]]:
     """Call ``train`` on fresh copies: its trajectory (or why not), and the arguments it changed."""
+    if judge.train is None:
+        raise ValueError("a judge of a results file has no train to call")
     arguments = _fresh(case)
     x, y, w1, w2 = arguments
     try:
@@ -1730,8 +1733,12 @@ def load_training(spec: str) -> TrainFunction:
 RESULTS_SCHEMA = "twolayer-results"
 """The name of the results format, the document's ``schema`` field."""
 
-RESULTS_SCHEMA_VERSION = 1
-"""The results format's version; a reader refuses any other."""
+RESULTS_SCHEMA_VERSION = 2
+"""The results format's version. Version 2 added ``trajectories``; a reader reads versions 1 and
+2 and refuses any other."""
+
+RESULTS_SCHEMA_VERSIONS = (1, 2)
+"""The versions of the results format that ``load_results`` reads."""
 
 RESULTS_SCHEMA_FILE = "results.schema.json"
 """The JSON Schema of a results document, shipped in ``twolayer/schemas``."""
@@ -1741,16 +1748,28 @@ _HEX_FLOAT = re.compile(
 )
 _FLOAT_TEXT_MAX = 64
 _RESULT_FIELDS = frozenset({"id", *OUTPUTS})
+_TRAJECTORY_FIELDS = frozenset({"id", "steps", *TRAJECTORY_OUTPUTS})
+_DOCUMENT_FIELDS = {
+    1: frozenset({"schema", "schema_version", "implementation", "results"}),
+    2: frozenset({"schema", "schema_version", "implementation", "results", "trajectories"}),
+}
+_NO_TRAJECTORIES: Mapping[int, Mapping[str, NDArray[np.float64]]] = MappingProxyType({})
 
 
 class Results(NamedTuple):
     """A parsed results document: the implementation's name and, per case id, its outputs.
 
     ``outputs[id][name]`` is a float64 array: ``loss`` of shape ``()``, the others 2-D.
+    ``trajectories[id]`` (version 2) holds ``losses`` ``(steps,)``, ``w1`` ``(steps + 1, d_in,
+    hidden)`` and ``w2`` ``(steps + 1, hidden, d_out)``, as a training implementation returns
+    them. ``sections`` names the parts that the document holds, ``"results"`` and/or
+    ``"trajectories"`` (an empty ``outputs`` alone cannot tell an absent part from an empty one).
     """
 
     implementation: str
     outputs: Mapping[int, Mapping[str, NDArray[np.float64]]]
+    trajectories: Mapping[int, Mapping[str, NDArray[np.float64]]] = _NO_TRAJECTORIES
+    sections: tuple[str, ...] = ("results",)
 
 
 def results_schema_json() -> bytes:
@@ -1835,14 +1854,61 @@ def _result_case(value: object, path: str) -> tuple[int, dict[str, NDArray[np.fl
     return case_id, outputs
 
 
+def _integer(value: object, path: str, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{path} must be an integer >= 1 ({what}); got {value!r:.40}")
+    return value
+
+
+def _result_trajectory(value: object, path: str) -> tuple[int, dict[str, NDArray[np.float64]]]:
+    """Read one entry of ``trajectories``: its case id and its ``losses``, ``w1``, ``w2``."""
+    if not isinstance(value, dict):
+        raise ValueError(f"{path} must be a JSON object; got {json_kind(value)}")
+    case_id = _integer(value.get("id"), f"{path}.id", "a case id of the suite")
+    path = f"{path} (id {case_id})"
+    unknown = sorted(set(value) - _TRAJECTORY_FIELDS)
+    if unknown:
+        raise ValueError(f"{path} has unknown field(s) {', '.join(map(repr, unknown))}")
+    missing = [name for name in ("steps", *TRAJECTORY_OUTPUTS) if name not in value]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}")
+    steps = _integer(value["steps"], f"{path}.steps", "the number of updates")
+    arrays: dict[str, NDArray[np.float64]] = {}
+    for name, count, what in (
+        ("losses", steps, "floats, the loss before each update"),
+        ("w1", steps + 1, "arrays, the weights before each update and after the last"),
+        ("w2", steps + 1, "arrays, the weights before each update and after the last"),
+    ):
+        items = value[name]
+        if not isinstance(items, list) or len(items) != count:
+            got = len(items) if isinstance(items, list) else json_kind(items)
+            raise ValueError(
+                f"{path}.{name} must be an array of {count} {what} (steps = {steps}); got {got}"
+            )
+        if name == "losses":
+            losses = [_result_float(item, f"{path}.losses[{t}]") for t, item in enumerate(items)]
+            arrays[name] = frozen(np.array(losses, dtype=np.float64))
+            continue
+        matrices = [_result_array(item, f"{path}.{name}[{t}]") for t, item in enumerate(items)]
+        for t, matrix in enumerate(matrices):
+            if matrix.shape != matrices[0].shape:
+                raise ValueError(
+                    f"{path}.{name}[{t}].shape is {list(matrix.shape)}, unlike {name}[0]'s "
+                    f"{list(matrices[0].shape)}: every step's {name} has the same shape"
+                )
+        arrays[name] = frozen(np.stack(matrices))
+    return case_id, arrays
+
+
 def load_results(data: bytes) -> Results:
     """Parse and validate a results document (format: ``results.schema.json``).
 
-    Checks the schema and its version, every field, every float (a finite JSON number, or a
-    hexadecimal string as Python's ``float.hex`` or C's ``printf("%a")`` writes it), each
-    array's shape against its data, and that no case id appears twice. Nothing in the document
-    is evaluated or executed. The shapes are checked against the suite's cases by
-    ``check_results``.
+    Checks the schema and its version (1, or 2 with ``trajectories``), every field, every float
+    (a finite JSON number, or a hexadecimal string as Python's ``float.hex`` or C's
+    ``printf("%a")`` writes it), each array's shape against its data, each trajectory's lengths
+    against its ``steps``, and that no case id appears twice in ``results`` or in
+    ``trajectories``. Nothing in the document is evaluated or executed. The shapes are checked
+    against the suite's cases by ``check_results`` and ``check_trajectory_results``.
 
     Args:
         data: the bytes of the JSON document.
@@ -1857,27 +1923,49 @@ def load_results(data: bytes) -> Results:
     if not isinstance(document, dict) or document.get("schema") != RESULTS_SCHEMA:
         raise ValueError(f"not a twolayer results file: its 'schema' is not {RESULTS_SCHEMA!r}")
     version = document.get("schema_version")
-    if version != RESULTS_SCHEMA_VERSION or isinstance(version, bool):
+    if isinstance(version, bool) or not isinstance(version, int) or version not in _DOCUMENT_FIELDS:
         raise ValueError(
             f"unsupported schema_version {version!r:.40}: this reader reads {RESULTS_SCHEMA} "
-            f"version {RESULTS_SCHEMA_VERSION}"
+            f"versions {' and '.join(map(str, RESULTS_SCHEMA_VERSIONS))}"
         )
-    unknown = sorted(set(document) - {"schema", "schema_version", "implementation", "results"})
+    unknown = sorted(set(document) - _DOCUMENT_FIELDS[version])
     if unknown:
-        raise ValueError(f"the results file has unknown field(s) {', '.join(map(repr, unknown))}")
+        later = " (trajectories came with schema_version 2)" if "trajectories" in unknown else ""
+        raise ValueError(
+            f"the results file has unknown field(s) {', '.join(map(repr, unknown))}{later}"
+        )
     name = document.get("implementation", "results file")
     if not isinstance(name, str):
         raise ValueError(f"implementation must be a string; got {json_kind(name)}")
-    raw = document.get("results")
+    sections = tuple(part for part in ("results", "trajectories") if part in document)
+    if version == 1 and not sections:
+        raise ValueError(f"results must be an array of cases; got {json_kind(None)}")
+    if not sections:
+        raise ValueError("the results file holds neither results nor trajectories")
+    outputs = _by_id(document, "results", "cases", _result_case)
+    trajectories = _by_id(document, "trajectories", "trajectories", _result_trajectory)
+    return Results(name[:200], outputs, MappingProxyType(trajectories), sections)
+
+
+def _by_id(
+    document: Mapping[str, object],
+    field: str,
+    items: str,
+    read: Callable[[object, str], tuple[int, dict[str, NDArray[np.float64]]]],
+) -> dict[int, dict[str, NDArray[np.float64]]]:
+    """Read the array ``field`` of the document (empty if absent) with ``read``, by case id."""
+    if field not in document:
+        return {}
+    raw = document[field]
     if not isinstance(raw, list):
-        raise ValueError(f"results must be an array of cases; got {json_kind(raw)}")
-    outputs: dict[int, dict[str, NDArray[np.float64]]] = {}
+        raise ValueError(f"{field} must be an array of {items}; got {json_kind(raw)}")
+    read_so_far: dict[int, dict[str, NDArray[np.float64]]] = {}
     for index, item in enumerate(raw):
-        case_id, values = _result_case(item, f"results[{index}]")
-        if case_id in outputs:
-            raise ValueError(f"results[{index}]: the case id {case_id} appears twice")
-        outputs[case_id] = values
-    return Results(name[:200], outputs)
+        case_id, values = read(item, f"{field}[{index}]")
+        if case_id in read_so_far:
+            raise ValueError(f"{field}[{index}]: the case id {case_id} appears twice")
+        read_so_far[case_id] = values
+    return read_so_far
 
 
 def _check_shapes(case: CaseInputs, outputs: Mapping[str, NDArray[np.float64]]) -> None:
@@ -1928,10 +2016,24 @@ def check_results(
     arithmetic = _check_arithmetic(arithmetic)
     rule = check_relu_grad_at_zero(relu_grad_at_zero)
     results = load_results(results_document)
+    if "results" not in results.sections:
+        raise ValueError(
+            "the results file holds no step results ('results'), only trajectories: judge them "
+            "with check_trajectory_results (twolayer check --results judges either)"
+        )
+    return _judge_step_results(results, _suite_cases(suite_document), arithmetic, rule)
+
+
+def _suite_cases(suite_document: bytes | None) -> tuple[CaseInputs, ...]:
     if suite_document is None:
-        cases = vectors.build_cases()
-    else:
-        cases = tuple(case.inputs for case in vectors.load_suite(suite_document).cases)
+        return tuple(vectors.build_cases())
+    return tuple(case.inputs for case in vectors.load_suite(suite_document).cases)
+
+
+def _judge_step_results(
+    results: Results, cases: tuple[CaseInputs, ...], arithmetic: str, rule: float
+) -> ConformanceReport:
+    """``check_results`` on a document read and the suite's cases."""
     by_id = {case.id: case for case in cases}
     unknown = set(results.outputs) - set(by_id)
     if unknown:
@@ -2009,9 +2111,236 @@ def results_document(
         entries.append(entry)
     return {
         "schema": RESULTS_SCHEMA,
-        "schema_version": RESULTS_SCHEMA_VERSION,
+        "schema_version": 1,  # step results alone: read by every reader
         "implementation": implementation or implementation_name(step),
         "results": entries,
+    }
+
+
+def _check_trajectory_shapes(
+    case: CaseInputs, steps: int, trajectory: Mapping[str, NDArray[np.float64]]
+) -> None:
+    for name, (shape, described) in _trajectory_shapes(case, steps).items():
+        values = trajectory[name]
+        if values.shape != shape:
+            raise ValueError(
+                f"the trajectory of case {case.id}: {name} has shape {list(values.shape)}; "
+                f"expected {described}"
+            )
+
+
+def _trajectory_results_snippet(judge: _TrainJudge, case: CaseInputs, steps: int) -> str:
+    """Python code that recomputes each exact update of a trajectory read from a results file,
+    from the file's own weights, to compare by hand."""
+    rule = judge.relu_grad_at_zero
+    return (
+        "from pathlib import Path\n"
+        "\n"
+        "from twolayer import exact\n"
+        "from twolayer.conformance import load_results\n"
+        "from twolayer.shapes import Params\n"
+        "from twolayer.vectors import build_cases\n"
+        "\n"
+        'results = load_results(Path("results.json").read_bytes())  # the file judged\n'
+        f"losses, w1, w2 = (results.trajectories[{case.id}][name] for name in "
+        '("losses", "w1", "w2"))\n'
+        f"case = next(case for case in build_cases() if case.id == {case.id})\n"
+        f"for t in range({steps}):  # each update, from the file's own w1[t], w2[t]\n"
+        "    reference = exact.step(\n"
+        "        Params(w1[t], w2[t]), case.x, case.y, case.learning_rate,\n"
+        f"        relu_grad_at_zero={rule!r},\n"
+        "    )\n"
+        "    print(t, losses[t], exact.round_to(reference.loss))  # the exact loss, rounded\n"
+    )
+
+
+def _judge_trajectory_results(
+    results: Results, cases: tuple[CaseInputs, ...], arithmetic: str, rule: float
+) -> ConformanceReport:
+    """``check_trajectory_results`` on a document read and the suite's cases."""
+    expected = dict(TRAINING_CASES)
+    unknown = set(results.trajectories) - set(expected)
+    if unknown:
+        raise ValueError(
+            f"the results hold trajectories of case id(s) {_listed(unknown)}, which are not "
+            f"frozen trajectories (those are of cases {_listed(expected)})"
+        )
+    for case_id, trajectory in results.trajectories.items():
+        steps = len(trajectory["losses"])
+        if steps != expected[case_id]:
+            raise ValueError(
+                f"the trajectory of case {case_id} has steps {steps}; the frozen trajectory of "
+                f"case {case_id} has {expected[case_id]} (conformance.TRAINING_CASES)"
+            )
+    by_id = {case.id: case for case in cases}
+    absent = [case_id for case_id in expected if case_id not in by_id]
+    if absent:
+        raise ValueError(
+            f"the suite lacks case(s) {_listed(absent)}, from which the frozen trajectories "
+            "start: judge trajectories against the frozen suite"
+        )
+    chosen = [(by_id[case_id], steps) for case_id, steps in TRAINING_CASES]
+    applicable = [(case, steps) for case, steps in chosen if applies(case, arithmetic)]
+    for case, steps in chosen:
+        if case.id in results.trajectories:
+            _check_trajectory_shapes(case, steps, results.trajectories[case.id])
+    missing = [case.id for case, _ in applicable if case.id not in results.trajectories]
+    if missing:
+        raise ValueError(
+            f"the results lack the trajectories of case(s) {_listed(missing)}, which apply to "
+            f"{arithmetic} (inputs on its grid, values within its range)"
+        )
+    judge = _TrainJudge(None, results.implementation, arithmetic, rule)
+    tally = _TrainingTally()
+    first_failure: Failure | None = None
+    for case, steps in applicable:
+        label = f"case {case.id}"
+        verdict = _judge_transitions(judge, case, steps, label, results.trajectories[case.id])
+        failure = verdict.verdict.failure
+        if failure is not None:
+            failure = failure._replace(snippet=_trajectory_results_snippet(judge, case, steps))
+            verdict = verdict._replace(verdict=verdict.verdict._replace(failure=failure))
+        tally.add_trajectory(label, verdict, "frozen")
+        if first_failure is None and failure is not None:
+            first_failure = failure
+    if first_failure is not None:
+        tally.failures.append(first_failure)
+    return tally.training_report(judge, len(chosen) - len(applicable))
+
+
+def check_trajectory_results(
+    suite_document: bytes | None,
+    results_document: bytes,
+    *,
+    arithmetic: str = "float64",
+    relu_grad_at_zero: float = 1.0,
+) -> ConformanceReport:
+    """Judge the training trajectories that an implementation wrote to a results file.
+
+    The document's ``trajectories`` (``schema_version`` 2) must hold each frozen trajectory of
+    ``TRAINING_CASES`` that applies to ``arithmetic``, with its number of steps; others are
+    ignored. Each trajectory is judged as ``check_training`` judges what a ``train`` returned:
+    index 0 must be the case's weights bit for bit, and each update ``t -> t + 1`` is judged from
+    the file's own ``w1[t]``, ``w2[t]`` against the exact step and its bounds.
+
+    Args:
+        suite_document: the bytes of the suite's JSON file, or None for the frozen suite; the
+            trajectories start from its cases of the ids in ``TRAINING_CASES``.
+        results_document: the bytes of the results' JSON file.
+        arithmetic: what the implementation claims to compute in (as ``check_training``).
+        relu_grad_at_zero: the tie convention that it claims: 0, 0.5 or 1.
+
+    Returns:
+        A ``ConformanceReport`` of ``kind`` ``"training"`` (``drawn_cases`` 0).
+
+    Raises:
+        ValueError: either document is malformed, the file holds no trajectories, or they do
+            not match the frozen ones (an unknown id, a missing trajectory, another number of
+            steps, a shape that disagrees); the message says which.
+    """
+    arithmetic = _check_arithmetic(arithmetic)
+    rule = check_relu_grad_at_zero(relu_grad_at_zero)
+    results = load_results(results_document)
+    if "trajectories" not in results.sections:
+        raise ValueError(
+            "the results file holds no trajectories (schema_version 2's 'trajectories')"
+        )
+    return _judge_trajectory_results(results, _suite_cases(suite_document), arithmetic, rule)
+
+
+def check_results_file(
+    suite_document: bytes | None,
+    results_document: bytes,
+    *,
+    arithmetic: str = "float64",
+    relu_grad_at_zero: float = 1.0,
+) -> tuple[ConformanceReport, ...]:
+    """Judge whatever a results file holds: its step results, its trajectories, or both.
+
+    Returns:
+        ``check_results``'s report if the file holds ``results``, then
+        ``check_trajectory_results``'s if it holds ``trajectories``.
+
+    Raises:
+        ValueError: as ``check_results`` and ``check_trajectory_results``.
+    """
+    arithmetic = _check_arithmetic(arithmetic)
+    rule = check_relu_grad_at_zero(relu_grad_at_zero)
+    results = load_results(results_document)
+    cases = _suite_cases(suite_document)
+    reports: list[ConformanceReport] = []
+    if "results" in results.sections:
+        reports.append(_judge_step_results(results, cases, arithmetic, rule))
+    if "trajectories" in results.sections:
+        reports.append(_judge_trajectory_results(results, cases, arithmetic, rule))
+    return tuple(reports)
+
+
+def _hex_floats(values: NDArray[np.float64], where: str) -> list[str]:
+    if not np.isfinite(values).all():
+        raise ValueError(f"{where} is not finite; a results file holds finite floats only")
+    return [vectors.float_to_hex(v) for v in values.ravel().tolist()]
+
+
+def training_results_document(
+    train: TrainFunction,
+    *,
+    arithmetic: str = "float64",
+    cases: Iterable[tuple[CaseInputs, int]] | None = None,
+    implementation: str | None = None,
+) -> dict[str, object]:
+    """Run ``train`` on every frozen trajectory that applies to ``arithmetic``; return the
+    results document (``schema_version`` 2, ``trajectories`` only) for
+    ``check_trajectory_results``.
+
+    What a training loop in another language writes: every float as a ``float.hex`` string. To
+    judge steps and trajectories from one file, put ``results_document``'s ``results`` beside
+    these ``trajectories``.
+
+    Args:
+        train: as for ``check_training``.
+        arithmetic: selects the trajectories (on its grid and range).
+        cases: ``(case, steps)`` pairs; default: ``training_cases()``.
+        implementation: the name written in the document (default: from ``train``).
+
+    Returns:
+        The document, ready for ``json.dumps``.
+
+    Raises:
+        ValueError: ``train`` returned something that is not a trajectory, or a value that is
+            not finite. Whatever ``train`` raises.
+    """
+    arithmetic = _check_arithmetic(arithmetic)
+    entries: list[dict[str, object]] = []
+    for case, steps in training_cases() if cases is None else cases:
+        if not applies(case, arithmetic):
+            continue
+        x, y, w1, w2 = _fresh(case)
+        try:
+            trajectory = _read_trajectory(
+                train(x, y, w1, w2, case.learning_rate, steps), case, steps
+            )
+        except _UnusableResultError as error:
+            raise ValueError(f"case {case.id}: {error}") from None
+        entry: dict[str, object] = {
+            "id": case.id,
+            "steps": steps,
+            "losses": _hex_floats(trajectory["losses"], f"case {case.id}: losses"),
+        }
+        for name in ("w1", "w2"):
+            entry[name] = [
+                {
+                    "shape": list(matrix.shape),
+                    "data": _hex_floats(matrix, f"case {case.id}: {name}[{t}]"),
+                }
+                for t, matrix in enumerate(trajectory[name])
+            ]
+        entries.append(entry)
+    return {
+        "schema": RESULTS_SCHEMA,
+        "schema_version": RESULTS_SCHEMA_VERSION,
+        "implementation": implementation or implementation_name(train),
+        "trajectories": entries,
     }
 
 
