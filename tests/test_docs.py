@@ -9,6 +9,7 @@ to the code that ships.
 import ast
 import json
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from twolayer import conformance, vectors, zoo
+from twolayer import cli, conformance, vectors, zoo
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -164,8 +165,24 @@ def suite_directory(
     return tmp_path
 
 
+TRAJECTORY_WALKTHROUGH = "## A worked example: a training loop's trajectories"
+
+
+def step_walkthrough_blocks() -> list[str]:
+    """The ``python`` blocks of ``docs/vectors.md`` before the trajectories' worked example."""
+    page = (DOCS / "vectors.md").read_text()
+    return PYTHON_BLOCK.findall(page.split(TRAJECTORY_WALKTHROUGH, 1)[0])
+
+
+def trajectory_walkthrough() -> str:
+    """The section of ``docs/vectors.md`` that walks through a training loop's trajectories."""
+    page = (DOCS / "vectors.md").read_text()
+    assert TRAJECTORY_WALKTHROUGH in page
+    return page.split(TRAJECTORY_WALKTHROUGH, 1)[1].split("\n## ", 1)[0]
+
+
 def test_the_vectors_walkthrough_runs_and_its_results_conform(suite_directory: Path) -> None:
-    blocks = PYTHON_BLOCK.findall((DOCS / "vectors.md").read_text())
+    blocks = step_walkthrough_blocks()
     assert len(blocks) >= 4
     namespace: dict[str, object] = {}
     for block in blocks:
@@ -181,7 +198,7 @@ def test_the_vectors_walkthrough_runs_and_its_results_conform(suite_directory: P
 def test_the_walkthroughs_results_file_is_rejected_when_one_output_is_wrong(
     suite_directory: Path,
 ) -> None:
-    blocks = PYTHON_BLOCK.findall((DOCS / "vectors.md").read_text())
+    blocks = step_walkthrough_blocks()
     namespace: dict[str, object] = {}
     for block in blocks:
         exec(compile(block, "docs/vectors.md", "exec"), namespace)
@@ -194,6 +211,90 @@ def test_the_walkthroughs_results_file_is_rejected_when_one_output_is_wrong(
     assert report.failure is not None
     assert report.failure.case == "case 16"
     assert report.failure.outputs == ("grad_w2",)
+
+
+def run_trajectory_walkthrough() -> None:
+    """Run the ``python`` blocks of the trajectories' worked example, in order, in one namespace."""
+    blocks = PYTHON_BLOCK.findall(trajectory_walkthrough())
+    assert len(blocks) == 3
+    namespace: dict[str, object] = {}
+    for block in blocks:
+        exec(compile(block, "docs/vectors.md", "exec"), namespace)
+
+
+def shown_check(section: str) -> tuple[list[str], list[str]]:
+    """The ``twolayer check`` command of a ``console`` block (its arguments) and the lines that
+    the block shows it printing."""
+    block = re.findall(r"```console\n(.*?)```", section, re.DOTALL)
+    assert len(block) == 1
+    command, *printed = block[0].splitlines()
+    assert command.startswith("$ twolayer check ")
+    return shlex.split(command.removeprefix("$ twolayer ")), printed
+
+
+def test_the_trajectories_walkthrough_runs_conforms_and_prints_what_it_shows(
+    suite_directory: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_trajectory_walkthrough()
+    results = (suite_directory / "trajectories.json").read_bytes()
+    report = conformance.check_trajectory_results(None, results, arithmetic="float32")
+    assert report.conforms, conformance.format_report(report)
+    applicable = [
+        case for case, _ in conformance.training_cases() if conformance.applies(case, "float32")
+    ]
+    assert report.frozen_cases == len(applicable) == 10
+    assert report.tie_cases > 0  # the tie convention was put to the test
+    section = trajectory_walkthrough()
+    argv, shown = shown_check(section)
+    assert argv[:3] == ["check", "--results", "trajectories.json"]
+    capsys.readouterr()
+    assert cli.main(argv) == cli.EXIT_OK
+    printed = capsys.readouterr().out.splitlines()
+    assert len(shown) == 3
+    assert printed[: len(shown)] == shown
+    # The table is shown as an example (its figures depend on the BLAS): its rows name the
+    # outputs that the command prints, in its order.
+    table = re.findall(r"```text\n(.*?)```", section, re.DOTALL)
+    assert len(table) == 1
+    example = table[0].splitlines()
+    assert example[0] == printed[len(shown) + 1]
+    assert [row.split()[0] for row in example[1:]] == [
+        row.split()[0] for row in printed[len(shown) + 2 : len(shown) + 2 + len(example) - 1]
+    ]
+
+
+def test_the_trajectories_walkthroughs_file_is_rejected_when_one_weight_is_wrong(
+    suite_directory: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_trajectory_walkthrough()
+    document = json.loads((suite_directory / "trajectories.json").read_bytes())
+    entry = next(entry for entry in document["trajectories"] if entry["id"] == 44)
+    data = entry["w1"][1]["data"]
+    data[0] = float.hex(float.fromhex(data[0]) + 2**-10)  # as the page says
+    results = json.dumps(document).encode()
+    report = conformance.check_trajectory_results(None, results, arithmetic="float32")
+    assert not report.conforms
+    assert report.failure is not None
+    assert report.failure.case == "case 44"
+    assert report.failure.outputs == ("w1",)
+    assert report.failure.message.startswith("step 0: ")
+    (suite_directory / "trajectories.json").write_bytes(results)
+    argv, _ = shown_check(trajectory_walkthrough())
+    capsys.readouterr()
+    assert cli.main(argv) == cli.EXIT_CHECK_FAILED
+    assert "DOES NOT CONFORM" in capsys.readouterr().out.splitlines()[0]
+
+
+def test_the_vectors_page_lists_the_frozen_trajectories_and_where_they_apply() -> None:
+    section = (DOCS / "vectors.md").read_text().split("| case | steps | applies to |", 1)[1]
+    rows = re.findall(r"^\| (\d+) \| (\d+) \| ([\w, ]+) \|$", section.split("\n\n", 1)[0], re.M)
+    arithmetics = ("float64", "float32", "tf32", "bf16")
+    listed = [(int(case), int(steps), applies.split(", ")) for case, steps, applies in rows]
+    expected = [
+        (case.id, steps, [a for a in arithmetics if conformance.applies(case, a)])
+        for case, steps in conformance.training_cases()
+    ]
+    assert listed == expected
 
 
 def words(document: Path) -> str:
