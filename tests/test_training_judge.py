@@ -397,3 +397,13 @@ def test_bad_arguments_to_the_training_judge_raise_value_error(phrase: str) -> N
     with pytest.raises(ValueError, match=re.escape(phrase)):
         refused(train)[phrase]()
     assert not called  # refused before any trajectory was judged
+
+
+def test_updates_after_a_failure_are_not_counted_as_out_of_range() -> None:
+    # weight decay departs at update 0 of 3: one update judged, and the two after it are neither
+    # judged nor "left the range" (the report's unjudged count is for the range alone)
+    report = check_small(zoo.weight_decay_in_plain_descent)
+    assert not report.conforms
+    assert report.failures[-1].message.startswith("step 0: ")
+    assert (report.steps_judged, report.steps_unjudged) == (1, 0)
+    assert "not (the weights had left" not in conformance.format_report(report)

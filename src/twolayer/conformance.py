@@ -1186,7 +1186,7 @@ class _TrajectoryVerdict(NamedTuple):
 
     verdict: _CaseVerdict
     judged: int  # transitions judged
-    unjudged: int  # transitions from weights outside the format's range
+    unjudged: int  # transitions from weights outside the format's range (not those after a failure)
     mask_changed: bool  # the exact mask of some unit differs between two judged steps
 
 
@@ -1275,7 +1275,7 @@ def _judge_transitions(
                 "bit for bit"
             )
             return _TrajectoryVerdict(
-                _failed_training(judge, case, steps, label, (name,), [message]), 0, steps, False
+                _failed_training(judge, case, steps, label, (name,), [message]), 0, 0, False
             )
     grid = _ANCHOR_GRID[judge.arithmetic]
     worst: dict[str, _Comparison] = {}
@@ -1291,7 +1291,7 @@ def _judge_transitions(
                 f"in {grid}"
             )
             verdict = _failed_training(judge, case, steps, label, tuple(off), [message])
-            return _TrajectoryVerdict(verdict, t, steps - t, mask_changed)
+            return _TrajectoryVerdict(verdict, t, 0, mask_changed)
         if t and not _transition_in_range(anchor, judge.arithmetic, judge.relu_grad_at_zero):
             # The bounds hold only within the range; the transitions up to here were within it.
             verdict = _CaseVerdict(worst, None, moving)
@@ -1308,7 +1308,7 @@ def _judge_transitions(
                     "is the exact step from them; every value must be finite there"
                 )
                 verdict = _failed_training(judge, case, steps, label, (output,), [message])
-                return _TrajectoryVerdict(verdict, t, steps - t, mask_changed)
+                return _TrajectoryVerdict(verdict, t, 0, mask_changed)
         reference = _reference(anchor, label, judge.arithmetic, judge.relu_grad_at_zero, None)
         moving = moving or reference.moving_ties
         mask = exact.signs(reference.exact.h) > 0
@@ -1337,7 +1337,7 @@ def _judge_transitions(
                 judge, case, steps, label, tuple(failing), [header, *renamed]
             )
             verdict = verdict._replace(comparisons=worst, moving_ties=moving)
-            return _TrajectoryVerdict(verdict, t + 1, steps - t - 1, mask_changed)
+            return _TrajectoryVerdict(verdict, t + 1, 0, mask_changed)
     return _TrajectoryVerdict(_CaseVerdict(worst, None, moving), steps, 0, mask_changed)
 
 
@@ -1348,14 +1348,14 @@ def _judge_training_case(
     first, changed = _call_train(judge, case, steps)
     if isinstance(first, str):
         verdict = _failed_training(judge, case, steps, label, (STEP,), [first])
-        return _TrajectoryVerdict(verdict, 0, steps, False)
+        return _TrajectoryVerdict(verdict, 0, 0, False)
     if changed:
         message = (
             f"train changed its argument(s) {', '.join(changed)} in place; a caller's data "
             "would change under it"
         )
         verdict = _failed_training(judge, case, steps, label, (INPUTS,), [message])
-        return _TrajectoryVerdict(verdict, 0, steps, False)
+        return _TrajectoryVerdict(verdict, 0, 0, False)
     judged = _judge_transitions(judge, case, steps, label, first)
     # The same case again: training is a function of its arguments alone.
     again, _ = _call_train(judge, case, steps)
