@@ -11,7 +11,9 @@ No deadline in any: run-time shape checking (jaxtyping + beartype) makes timings
 import os
 
 import pytest
+import shared_runs
 from hypothesis import HealthCheck, Phase, settings
+from shared_runs import SeedRun
 
 settings.register_profile("dev", max_examples=100, deadline=None)
 settings.register_profile(
@@ -53,3 +55,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = [item for item in items if not item.get_closest_marker("acceptance")]
+
+
+@pytest.fixture(scope="session")
+def seed_run() -> SeedRun:
+    """``train``'s run of the seed (500 steps at the seed's dims), computed once a session.
+
+    test_seed_fidelity.py compares it with the notebook's loop and test_cli.py with what
+    ``twolayer train`` prints; each used to run the 500 steps itself.
+    """
+    return shared_runs.seed_run()
