@@ -65,3 +65,14 @@ def seed_run() -> SeedRun:
     ``twolayer train`` prints; each used to run the 500 steps itself.
     """
     return shared_runs.seed_run()
+
+
+@pytest.fixture(scope="session")
+def reference_results() -> bytes:
+    """The oracle's results document for the whole frozen suite (JSON bytes), built once.
+
+    Writing it spells about 700,000 floats one call at a time under the run-time type checks;
+    test_conformance.py judges it through the API, test_cli.py through ``twolayer check``, in
+    this interpreter and in one without hypothesis.
+    """
+    return shared_runs.reference_results()

@@ -4,12 +4,14 @@
 tests can import them. Every array in them is read-only, so no test can change another's.
 """
 
+import json
 from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
 import twolayer
+from twolayer import conformance, zoo
 
 
 class SeedRun(NamedTuple):
@@ -35,3 +37,12 @@ def seed_run() -> SeedRun:
     arrays = (x, y, *params, *result.params, result.losses)
     assert not any(array.flags.writeable for array in arrays)
     return SeedRun(x, y, params, rate, steps, result)
+
+
+def reference_results() -> bytes:
+    """The results document of ``zoo.reference_step`` over the whole frozen suite, as JSON.
+
+    ``json.dumps(conformance.results_document(zoo.reference_step))``, encoded: bytes, which no
+    test can change.
+    """
+    return json.dumps(conformance.results_document(zoo.reference_step)).encode()

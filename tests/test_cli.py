@@ -254,11 +254,13 @@ def test_check_passes_the_reference_and_fails_a_bug_with_status_1(
     assert plot.read_bytes().startswith(b"\x89PNG")
 
 
-def test_check_judges_a_results_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_check_judges_a_results_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, reference_results: bytes
+) -> None:
     from twolayer import conformance, zoo  # noqa: PLC0415 (needs hypothesis, a test dependency)
 
     good = tmp_path / "good.json"
-    good.write_text(json.dumps(conformance.results_document(zoo.reference_step)))
+    good.write_bytes(reference_results)  # json.dumps of results_document(zoo.reference_step)
     status, out, _ = run(["check", "--results", str(good)], capsys)
     assert status == 0
     assert "conforms" in out
@@ -284,12 +286,12 @@ sys.exit(status)
 """
 
 
-def test_a_results_file_is_judged_without_hypothesis(tmp_path: Path) -> None:
+def test_a_results_file_is_judged_without_hypothesis(
+    tmp_path: Path, reference_results: bytes
+) -> None:
     """Only ``--impl`` draws cases; ``--results`` needs no hypothesis, and says so by working."""
-    from twolayer import conformance, zoo  # noqa: PLC0415 (the module under test, on demand)
-
     good = tmp_path / "good.json"
-    good.write_text(json.dumps(conformance.results_document(zoo.reference_step)))
+    good.write_bytes(reference_results)  # json.dumps of results_document(zoo.reference_step)
     command = [sys.executable, "-c", WITHOUT_HYPOTHESIS, "check"]
     judged = subprocess.run(
         [*command, "--results", str(good)], capture_output=True, text=True, check=False
