@@ -11,7 +11,9 @@ No deadline in any: run-time shape checking (jaxtyping + beartype) makes timings
 import os
 
 import pytest
+import shared_runs
 from hypothesis import HealthCheck, Phase, settings
+from shared_runs import SeedRun
 
 settings.register_profile("dev", max_examples=100, deadline=None)
 settings.register_profile(
@@ -53,3 +55,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = [item for item in items if not item.get_closest_marker("acceptance")]
+
+
+@pytest.fixture(scope="session")
+def seed_run() -> SeedRun:
+    """``train``'s run of the seed (500 steps at the seed's dims), computed once a session.
+
+    test_seed_fidelity.py compares it with the notebook's loop and test_cli.py with what
+    ``twolayer train`` prints; each used to run the 500 steps itself.
+    """
+    return shared_runs.seed_run()
+
+
+@pytest.fixture(scope="session")
+def reference_results() -> bytes:
+    """The oracle's results document for the whole frozen suite (JSON bytes), built once.
+
+    Writing it spells about 700,000 floats one call at a time under the run-time type checks;
+    test_conformance.py judges it through the API, test_cli.py through ``twolayer check``, in
+    this interpreter and in one without hypothesis.
+    """
+    return shared_runs.reference_results()

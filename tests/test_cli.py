@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_runs import SeedRun
 
 import twolayer
 from twolayer.cli import main
@@ -22,7 +23,9 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
     return status, captured.out, captured.err
 
 
-def test_train_with_no_flags_runs_the_seed(capsys: pytest.CaptureFixture[str]) -> None:
+def test_train_with_no_flags_runs_the_seed(
+    capsys: pytest.CaptureFixture[str], seed_run: SeedRun
+) -> None:
     status, out, err = run(["train"], capsys)
     lines = out.splitlines()
     assert (status, err, len(lines)) == (0, "", 50)
@@ -30,13 +33,10 @@ def test_train_with_no_flags_runs_the_seed(capsys: pytest.CaptureFixture[str]) -
     losses = [float(line.split("\t loss:")[1]) for line in lines]
     assert losses[0] > 1e7
     assert losses[-1] < 1e-6
-    # The printed numbers are train's own losses for the seed's dims, rate and seed 0.
-    rng = np.random.default_rng(0)
-    x, y = twolayer.init_data(rng, twolayer.SEED_DIMS)
-    result = twolayer.train(
-        twolayer.init_params(rng, twolayer.SEED_DIMS), x, y, learning_rate=1e-6, steps=500
-    )
-    assert losses == result.losses[::10].tolist()
+    # The printed numbers are train's own losses for the seed's dims, rate and seed 0: the
+    # session's run of train (tests/conftest.py), made from default_rng(0) with these numbers.
+    assert (seed_run.learning_rate, seed_run.steps) == (1e-6, 500)
+    assert losses == seed_run.result.losses[::10].tolist()
 
 
 def test_legacy_rng_prints_what_the_notebook_prints_after_np_random_seed(
@@ -254,11 +254,13 @@ def test_check_passes_the_reference_and_fails_a_bug_with_status_1(
     assert plot.read_bytes().startswith(b"\x89PNG")
 
 
-def test_check_judges_a_results_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_check_judges_a_results_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, reference_results: bytes
+) -> None:
     from twolayer import conformance, zoo  # noqa: PLC0415 (needs hypothesis, a test dependency)
 
     good = tmp_path / "good.json"
-    good.write_text(json.dumps(conformance.results_document(zoo.reference_step)))
+    good.write_bytes(reference_results)  # json.dumps of results_document(zoo.reference_step)
     status, out, _ = run(["check", "--results", str(good)], capsys)
     assert status == 0
     assert "conforms" in out
@@ -284,12 +286,12 @@ sys.exit(status)
 """
 
 
-def test_a_results_file_is_judged_without_hypothesis(tmp_path: Path) -> None:
+def test_a_results_file_is_judged_without_hypothesis(
+    tmp_path: Path, reference_results: bytes
+) -> None:
     """Only ``--impl`` draws cases; ``--results`` needs no hypothesis, and says so by working."""
-    from twolayer import conformance, zoo  # noqa: PLC0415 (the module under test, on demand)
-
     good = tmp_path / "good.json"
-    good.write_text(json.dumps(conformance.results_document(zoo.reference_step)))
+    good.write_bytes(reference_results)  # json.dumps of results_document(zoo.reference_step)
     command = [sys.executable, "-c", WITHOUT_HYPOTHESIS, "check"]
     judged = subprocess.run(
         [*command, "--results", str(good)], capture_output=True, text=True, check=False

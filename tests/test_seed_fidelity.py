@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from numpy.typing import NDArray
+from shared_runs import SeedRun
 
 import twolayer
 from twolayer import strategies as tst
@@ -59,21 +60,31 @@ def assert_train_matches_seed_loop(
 ) -> twolayer.TrainResult:
     # A large rate may diverge to inf and nan: that too must match, without numpy's warnings.
     with np.errstate(over="ignore", invalid="ignore"):
-        losses, w1, w2 = seed_loop(x, y, params.w1, params.w2, learning_rate, steps)
         result = twolayer.train(params, x, y, learning_rate=learning_rate, steps=steps)
-    assert same_bits(result.losses, np.array(losses, dtype=np.float64).reshape(steps))
-    assert same_bits(result.params.w1, w1)
-    assert same_bits(result.params.w2, w2)
+    assert_same_as_seed_loop(x, y, params, learning_rate, steps, result)
     return result
 
 
-def test_train_reproduces_the_seed_run_bit_for_bit() -> None:
-    rng = np.random.default_rng(0)
-    x, y = twolayer.init_data(rng, twolayer.SEED_DIMS)
-    params = twolayer.init_params(rng, twolayer.SEED_DIMS)
-    result = assert_train_matches_seed_loop(
-        x, y, params, twolayer.SEED_LEARNING_RATE, twolayer.SEED_STEPS
-    )
+def assert_same_as_seed_loop(
+    x: NDArray[np.float64],
+    y: NDArray[np.float64],
+    params: twolayer.Params,
+    learning_rate: float,
+    steps: int,
+    result: twolayer.TrainResult,
+) -> None:
+    with np.errstate(over="ignore", invalid="ignore"):
+        losses, w1, w2 = seed_loop(x, y, params.w1, params.w2, learning_rate, steps)
+    assert same_bits(result.losses, np.array(losses, dtype=np.float64).reshape(steps))
+    assert same_bits(result.params.w1, w1)
+    assert same_bits(result.params.w2, w2)
+
+
+def test_train_reproduces_the_seed_run_bit_for_bit(seed_run: SeedRun) -> None:
+    # train's run of the seed is the session's (tests/conftest.py), shared with test_cli.py
+    x, y, params, learning_rate, steps, result = seed_run
+    assert (learning_rate, steps) == (twolayer.SEED_LEARNING_RATE, twolayer.SEED_STEPS)
+    assert_same_as_seed_loop(x, y, params, learning_rate, steps, result)
     # Not vacuous: the run trains, from about 3e7 to below 1e-6, as `twolayer train` prints.
     assert result.losses[0] > 1e7
     assert result.losses[-1] < 1e-6
