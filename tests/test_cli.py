@@ -1,6 +1,7 @@
 """The ``twolayer`` command: the seed's output, its flags, files, and one-line errors (exit 2)."""
 
 import hashlib
+import importlib.metadata
 import json
 import subprocess
 import sys
@@ -409,3 +410,30 @@ def test_check_judges_trajectories_and_steps_in_one_results_file(
     assert "trajectories judged:" in out
     assert status == 1  # float64 weights are not bf16's storage format, float32
     assert "not float32 numbers" in out
+
+
+def test_version_is_the_installed_distributions(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == f"twolayer {importlib.metadata.version('twolayer')}\n"
+
+
+def test_a_closed_pipe_ends_quietly_with_the_status_of_sigpipe() -> None:
+    # `twolayer train | head -1`: the reader leaves after one line while 20,000 lines (about
+    # 700 KB, ten times a pipe's buffer) are still to come, so the next write meets a closed pipe
+    argv = ["train", "--steps", "20000", "--print-every", "1", *SMALL]
+    with subprocess.Popen(
+        [sys.executable, "-m", "twolayer", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        first = process.stdout.readline()
+        process.stdout.close()
+        errors = process.stderr.read()
+        status = process.wait(timeout=120)
+    assert first.startswith("Iteration: 0\t loss:")
+    assert (status, errors) == (128 + 13, "")

@@ -1,7 +1,9 @@
 """The ``twolayer`` command: the only module that prints or touches files.
 
 Exit status: 0 on success, 1 on a failed check, 2 on a usage error (a bad flag or value, a file
-that exists without ``--force``). Every error is one line on stderr, never a traceback.
+that exists without ``--force``), 141 when the reader of standard output went away (``twolayer
+train | head -1``: 128 + SIGPIPE, as a shell reports a program that the signal ended), quietly.
+Every error is one line on stderr, never a traceback.
 """
 
 import argparse
@@ -22,7 +24,7 @@ from typing import NoReturn
 
 import numpy as np
 
-from twolayer import SEED_DIMS, SEED_LEARNING_RATE, SEED_STEPS
+from twolayer import SEED_DIMS, SEED_LEARNING_RATE, SEED_STEPS, __version__
 from twolayer.network import init_data, init_params, legacy_init
 from twolayer.shapes import RELU_GRAD_AT_ZERO_CHOICES, Dims, Params
 from twolayer.training import train
@@ -30,6 +32,7 @@ from twolayer.training import train
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
+EXIT_CLOSED_PIPE = 128 + 13  # 128 + SIGPIPE (13 on every POSIX system), as a shell reports it
 
 
 class UsageError(Exception):
@@ -104,6 +107,7 @@ def _build_parser() -> _Parser:
         prog="twolayer",
         description="The reference implementation (oracle) of the seed's two-layer ReLU network.",
     )
+    parser.add_argument("--version", action="version", version=f"twolayer {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = commands.add_parser(
         "train",
@@ -569,18 +573,31 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_OK if all(report.conforms for report in reports) else EXIT_CHECK_FAILED
 
 
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "train":
+        return _train(args)
+    if args.command == "vectors":
+        return _vectors(args)
+    if args.command == "check":
+        return _check(args)
+    raise UsageError(f"unknown command {args.command!r}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``twolayer`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     parser = _build_parser()
     try:
         args = parser.parse_args(argv)
-        if args.command == "train":
-            return _train(args)
-        if args.command == "vectors":
-            return _vectors(args)
-        if args.command == "check":
-            return _check(args)
-        raise UsageError(f"unknown command {args.command!r}")
+        status = _run(args)
+        sys.stdout.flush()  # here, not at exit: a closed pipe is then caught below
+        return status
+    except BrokenPipeError:
+        # The reader went away (`twolayer train | head -1`): nothing more can reach it, and
+        # nothing is wrong. Point stdout at devnull so that the flush at exit cannot fail too.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_CLOSED_PIPE
     except UsageError as error:
         print(f"{error.prog}: error: {error}", file=sys.stderr)
     except (ValueError, TypeError, OSError) as error:
