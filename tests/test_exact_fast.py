@@ -15,7 +15,7 @@ from unittest import mock
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from numpy.typing import NDArray
@@ -308,6 +308,9 @@ def test_round_limbs_equals_round_to(data: st.DataObject, arithmetic: str, size:
 def test_round_limbs_reaches_every_hard_case() -> None:
     seen: Counter[str] = Counter()
 
+    # Derandomized in every profile: the assertion below is about what the strategy reaches,
+    # and 100 random draws (the dev profile) missed a kind in 3 runs of 6; these 300 reach each.
+    @settings(max_examples=300, derandomize=True, database=None)
     @given(data=st.data(), arithmetic=FORMAT_NAMES)
     def check(data: st.DataObject, arithmetic: str) -> None:
         form = exact.FORMATS[arithmetic]
