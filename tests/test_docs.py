@@ -26,6 +26,9 @@ LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 # A cited test, in the one form that the docs use: tests/<file>.py::test_<name>.
 CITATION = re.compile(r"\b(tests/[\w/]+\.py)::(test_\w+)")
 PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
+# The first line of a README ``python`` block that is a test file for pytest, not a script: it
+# is run by pytest in a temporary project (a plain install has no pytest).
+PYTEST_FILE = "# test_mystep.py, run by pytest\n"
 
 
 def relative_links(document: Path) -> list[str]:
@@ -97,7 +100,11 @@ def test_the_readme_python_examples_run_after_a_plain_install(
 
     The install is shown to be plain: the test dependencies (pytest, matplotlib) are absent.
     """
-    blocks = PYTHON_BLOCK.findall((ROOT / "README.md").read_text())
+    blocks = [
+        block
+        for block in PYTHON_BLOCK.findall((ROOT / "README.md").read_text())
+        if not block.startswith(PYTEST_FILE)
+    ]
     assert len(blocks) >= 3
     absent = "import importlib.util as u; print([u.find_spec(n) for n in ('pytest', 'matplotlib')])"
     probe = subprocess.run(
@@ -111,6 +118,56 @@ def test_the_readme_python_examples_run_after_a_plain_install(
             [plain_python, str(script)], capture_output=True, text=True, check=False, cwd=tmp_path
         )
         assert ran.returncode == 0, f"README block {number}:\n{block}\n{ran.stderr}"
+
+
+def readme_step_module() -> str:
+    """The README's ``step``, with the imports of its block: what the README puts in mystep.py."""
+    blocks = PYTHON_BLOCK.findall((ROOT / "README.md").read_text())
+    block = next(block for block in blocks if "\ndef step(" in block)
+    kept: list[ast.stmt] = [
+        node
+        for node in ast.parse(block).body
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        or (isinstance(node, ast.FunctionDef) and node.name == "step")
+    ]
+    return ast.unparse(ast.Module(body=kept, type_ignores=[]))
+
+
+def test_the_readme_pytest_example_runs_in_a_temporary_project(tmp_path: Path) -> None:
+    """The README's test file, beside its ``step`` in mystep.py, run by pytest as it shows.
+
+    pytest runs in a fresh process in a folder of its own (no ini file, no conftest), with this
+    interpreter, where twolayer is installed: its plugin comes from the entry point.
+    """
+    readme = (ROOT / "README.md").read_text()
+    tests = [block for block in PYTHON_BLOCK.findall(readme) if block.startswith(PYTEST_FILE)]
+    assert len(tests) == 1
+    (tmp_path / "mystep.py").write_text(readme_step_module())
+    (tmp_path / "test_mystep.py").write_text(tests[0])
+    section = readme.split("### In your own test suite", 1)[1].split("\n## ", 1)[0]
+    console = re.findall(r"```console\n(.*?)```", section, re.DOTALL)
+    assert len(console) == 1
+    command, *shown = console[0].splitlines()
+    argv = shlex.split(command.removeprefix("$ "))
+    assert argv[:2] == ["pytest", "test_mystep.py"]
+    pytest_command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"]
+    selected = subprocess.run(
+        [*pytest_command, *argv[1:]], capture_output=True, text=True, check=False, cwd=tmp_path
+    )
+    assert selected.returncode == 0, selected.stdout
+    printed = [line for line in selected.stdout.splitlines() if "::" in line]
+    assert len(printed) == len(shown) == 2
+    assert all(line.startswith(expected) for line, expected in zip(printed, shown, strict=True))
+    whole = subprocess.run(
+        [*pytest_command, "-q", "test_mystep.py"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert whole.returncode == 0, whole.stdout
+    cases = len(vectors.build_cases())  # the marker says float64: every case applies
+    assert whole.stdout.splitlines()[-1].startswith(f"{cases + 1} passed in ")
 
 
 def cited_tests(text: str) -> list[tuple[str, str]]:
