@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import NoReturn, TextIO
+from typing import NoReturn, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -539,10 +539,19 @@ def _conformance(*, draws: bool) -> ModuleType:
     return conformance
 
 
+@runtime_checkable
+class _Stream(Protocol):
+    """Where the progress line goes: sys.stderr, or anything that writes text as it does."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+
 class _Progress:
     """``judged 120 of 249 cases`` on a terminal, redrawn in place, from a second on."""
 
-    def __init__(self, stream: TextIO, what: str) -> None:
+    def __init__(self, stream: _Stream, what: str) -> None:
         self.stream, self.what = stream, what
         self.start = time.monotonic()
         self.drawn_at = -math.inf
@@ -619,7 +628,7 @@ def _check(args: argparse.Namespace) -> int:
         if progress is not None:
             progress.clear()
     if args.json:
-        print(json.dumps(conformance.report_document(reports), indent=2))
+        print(json.dumps(conformance.report_document(reports), indent=2, allow_nan=False))
     else:
         print("\n".join(conformance.format_report(report) for report in reports))
     if args.plot is not None:
