@@ -17,10 +17,11 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import NoReturn
+from typing import NoReturn, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -33,6 +34,8 @@ EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
 EXIT_CLOSED_PIPE = 128 + 13  # 128 + SIGPIPE (13 on every POSIX system), as a shell reports it
+PROGRESS_AFTER_S = 1.0  # a check quicker than this shows no progress at all
+PROGRESS_EVERY_S = 0.1  # redraws at most this often: a terminal is slow to write to
 
 
 class UsageError(Exception):
@@ -250,6 +253,12 @@ def _build_parser() -> _Parser:
         "the line at 1; for a results file holding both parts, the step results'",
     )
     check.add_argument("--force", action="store_true", help="let --plot overwrite FILE.png")
+    check.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document (its schema: twolayer/schemas/report.schema.json) instead "
+        "of the text; a ratio that is infinite is written as the string 'inf'",
+    )
     return parser
 
 
@@ -530,6 +539,48 @@ def _conformance(*, draws: bool) -> ModuleType:
     return conformance
 
 
+@runtime_checkable
+class _Stream(Protocol):
+    """Where the progress line goes: sys.stderr, or anything that writes text as it does."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+
+class _Progress:
+    """``judged 120 of 249 cases`` on a terminal, redrawn in place, from a second on."""
+
+    def __init__(self, stream: _Stream, what: str) -> None:
+        self.stream, self.what = stream, what
+        self.start = time.monotonic()
+        self.drawn_at = -math.inf
+        self.width = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.start < PROGRESS_AFTER_S or now - self.drawn_at < PROGRESS_EVERY_S:
+            return
+        self.drawn_at = now
+        line = f"judged {done} of {total} {self.what}"
+        self.stream.write("\r" + line.ljust(self.width))
+        self.stream.flush()
+        self.width = max(self.width, len(line))
+
+    def clear(self) -> None:
+        """Blank the line drawn, if any, so that what follows starts on a clean line."""
+        if self.width:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.stream.flush()
+
+
+def _progress(what: str) -> _Progress | None:
+    """A progress line on stderr if it is a terminal; None on a pipe or file (logs stay clean)."""
+    stream = sys.stderr
+    isatty: Callable[[], bool] | None = getattr(stream, "isatty", None)
+    return _Progress(stream, what) if isatty is not None and isatty() else None
+
+
 def _check(args: argparse.Namespace) -> int:
     python = args.impl if args.impl is not None else args.train
     conformance = _conformance(draws=python is not None and args.max_examples > 0)
@@ -541,12 +592,17 @@ def _check(args: argparse.Namespace) -> int:
         check_writable(args.plot, force=args.force)
         _pyplot()
     options = {"arithmetic": args.arithmetic, "relu_grad_at_zero": args.relu_grad_at_zero}
+    progress = _progress("trajectories" if args.train is not None else "cases")
     try:
         if args.impl is not None:
             step = conformance.load_implementation(args.impl)
             reports = (
                 conformance.check_implementation(
-                    step, max_examples=args.max_examples, implementation=args.impl, **options
+                    step,
+                    max_examples=args.max_examples,
+                    implementation=args.impl,
+                    progress=progress,
+                    **options,
                 ),
             )
         elif args.train is not None:
@@ -557,6 +613,7 @@ def _check(args: argparse.Namespace) -> int:
                     train,
                     max_examples=args.max_examples,
                     implementation=args.train,
+                    progress=progress,
                     **steps,
                     **options,
                 ),
@@ -567,7 +624,13 @@ def _check(args: argparse.Namespace) -> int:
             reports = conformance.check_results_file(suite, results, **options)
     except ValueError as error:
         raise UsageError(str(error).splitlines()[0]) from None
-    print("\n".join(conformance.format_report(report) for report in reports))
+    finally:
+        if progress is not None:
+            progress.clear()
+    if args.json:
+        print(json.dumps(conformance.report_document(reports), indent=2, allow_nan=False))
+    else:
+        print("\n".join(conformance.format_report(report) for report in reports))
     if args.plot is not None:
         write_atomic(args.plot, check_plot_png(reports[0]), force=args.force)
     return EXIT_OK if all(report.conforms for report in reports) else EXIT_CHECK_FAILED

@@ -35,6 +35,7 @@ from numpy.typing import NDArray
 from twolayer import bounds, exact, vectors
 from twolayer.network import backward_values, forward, value_and_grad
 from twolayer.shapes import (
+    RELU_GRAD_AT_ZERO_CHOICES,
     Params,
     check_count,
     check_relu_grad_at_zero,
@@ -151,6 +152,13 @@ class ConformanceReport(NamedTuple):
     ``steps_judged`` counts the transitions judged, ``steps_unjudged`` those left unjudged because
     the implementation's weights had left the format's range, and ``mask_changes`` the
     trajectories in which the exact ReLU mask of some unit changed from one step to the next.
+
+    ``conforms_under`` is a hint for a failure that only exact ties explain: when every failure
+    recorded is a case with an exact tie ``h == 0`` that moves ``grad_w1`` (and no failing case
+    lacked one), each of these cases is judged again under the other tie conventions, and the
+    conventions under which all of them conform are listed (``(0.0,)`` for ``torch.relu``'s
+    ``relu'(0) = 0``). It never changes ``conforms``: the implementation was judged under the
+    convention it claims. Empty otherwise, and for results files.
     """
 
     conforms: bool
@@ -168,6 +176,7 @@ class ConformanceReport(NamedTuple):
     steps_judged: int = 0  # training: transitions judged, each from the implementation's weights
     steps_unjudged: int = 0  # training: transitions from weights outside the format's range
     mask_changes: int = 0  # training: trajectories whose exact ReLU mask changed between steps
+    conforms_under: tuple[float, ...] = ()  # a hint, never a verdict: see the docstring
 
     @property
     def failure(self) -> Failure | None:
@@ -820,6 +829,29 @@ def _frozen_references(
 
 # -- running the judge -------------------------------------------------------------------------
 
+Progress = Callable[[int, int], None]
+"""A callback ``progress(done, total)``: the cases (or trajectories) judged so far, of ``total``.
+
+``done`` never exceeds ``total``; a run that stops early (a failure, then shrinking) may end below
+it. The judge calls it after each case and prints nothing itself (``twolayer check`` draws it on a
+terminal)."""
+
+
+def _step_rejudge(judge: _Judge, case: CaseInputs, label: str) -> Callable[[float], bool]:
+    """Whether ``case`` conforms when judged again under another tie convention."""
+
+    def conforms(rule: float) -> bool:
+        under = judge._replace(relu_grad_at_zero=rule)
+        again = case._replace(relu_grad_at_zero=rule)
+        return _judge_case(under, again, label, None).failure is None
+
+    return conforms
+
+
+def _report_progress(progress: Progress | None, done: int, total: int) -> None:
+    if progress is not None:
+        progress(min(done, total), total)
+
 
 class _Tally:
     """The worst ratio of each output so far, the counts, and the failures (mutable)."""
@@ -829,6 +861,31 @@ class _Tally:
         self.counts = {"frozen": 0, "drawn": 0, "ties": 0}
         self.failures: list[Failure] = []
         self.case_ratios: list[CaseRatio] = []
+        # Per failure recorded: does its case conform when judged again under this convention?
+        self.rejudges: list[Callable[[float], bool]] = []
+
+    def done(self) -> int:
+        """The cases judged so far (drawn ones include those that hypothesis shrank)."""
+        return self.counts["frozen"] + self.counts["drawn"]
+
+    def record(self, failure: Failure, rejudge: Callable[[float], bool]) -> None:
+        """Record a failure of the report, with how to judge its case under another rule."""
+        self.failures.append(failure)
+        self.rejudges.append(rejudge)
+
+    def conforms_under(self, claimed: float) -> tuple[float, ...]:
+        """The other tie conventions under which every recorded failing case conforms."""
+        # A step that raised, kept state or changed an argument is wrong under every convention;
+        # a results file's failures have no call to make again.
+        if len(self.rejudges) != len(self.failures) or any(
+            set(f.outputs) & {STEP, INPUTS, STATE} for f in self.failures
+        ):
+            return ()
+        return tuple(
+            rule
+            for rule in RELU_GRAD_AT_ZERO_CHOICES
+            if self.failures and rule != claimed and all(rejudge(rule) for rejudge in self.rejudges)
+        )
 
     def add(self, label: str, verdict: _CaseVerdict, kind: str) -> None:
         self.counts[kind] += 1
@@ -857,6 +914,7 @@ class _Tally:
             outputs=tuple(self.worst[name] for name in order if name in self.worst),
             failures=tuple(self.failures),
             case_ratios=tuple(self.case_ratios),
+            conforms_under=self.conforms_under(judge.relu_grad_at_zero),
         )
 
 
@@ -868,7 +926,13 @@ class _RejectedCaseError(Exception):
         self.failure = failure
 
 
-def _run_drawn(judge: _Judge, tally: _Tally, max_examples: int) -> None:
+def _run_drawn(
+    judge: _Judge,
+    tally: _Tally,
+    max_examples: int,
+    progress: Progress | None = None,
+    total: int = 0,
+) -> None:
     """Judge ``max_examples`` drawn cases; on a failure, let hypothesis shrink it and record it.
 
     Two runs of hypothesis: the first half of the cases (rounded up) has every axis 1 to 3, drawn
@@ -878,12 +942,15 @@ def _run_drawn(judge: _Judge, tally: _Tally, max_examples: int) -> None:
     """
     last: list[Failure] = []
     stateful: list[Failure] = []  # the verdicts that caught the step keeping state
+    cases: dict[int, CaseInputs] = {}  # id() of each failure in `last` (kept alive) -> its case
 
     def judge_one(case: CaseInputs) -> None:
         verdict = _judge_case(judge, case, DRAWN, None)
         tally.add(DRAWN, verdict, "drawn")
+        _report_progress(progress, tally.done(), total)
         if verdict.failure is not None:
             last.append(verdict.failure)
+            cases[id(verdict.failure)] = case
             if STATE in verdict.failure.outputs:
                 stateful.append(verdict.failure)
             raise _RejectedCaseError(verdict.failure)
@@ -903,7 +970,7 @@ def _run_drawn(judge: _Judge, tally: _Tally, max_examples: int) -> None:
             found = stateful[-1]
         elif any(STATE in failure.outputs for failure in tally.failures):
             return  # the state was caught in a frozen case, which shows it: that one stays last
-    tally.failures.append(found)
+    tally.record(found, _step_rejudge(judge, cases[id(found)], DRAWN))
 
 
 def _shrunk_failure(
@@ -967,6 +1034,7 @@ def check_implementation(
     max_examples: int = 200,
     cases: Iterable[CaseInputs] | None = None,
     implementation: str | None = None,
+    progress: Progress | None = None,
 ) -> ConformanceReport:
     """Judge ``step``: the frozen cases, then ``max_examples`` cases drawn by hypothesis.
 
@@ -995,9 +1063,12 @@ def check_implementation(
             those off the arithmetic's grid or range are skipped and counted.
         implementation: the name of ``step`` for the report, ``"module:attr"`` (default: from
             ``step`` itself).
+        progress: called as ``progress(done, total)`` after each case judged (``Progress``);
+            default None, nothing is called.
 
     Returns:
-        The ``ConformanceReport``.
+        The ``ConformanceReport``. If it fails only where the tie convention decides, its
+        ``conforms_under`` names the conventions under which the failing cases conform.
 
     Raises:
         ValueError: a bad ``arithmetic``, ``relu_grad_at_zero`` or ``max_examples`` (never for
@@ -1013,16 +1084,19 @@ def check_implementation(
     chosen = vectors.build_cases() if cases is None else cases
     references, skipped = _frozen_references(chosen, judge.arithmetic, judge.relu_grad_at_zero)
     tally = _Tally()
-    first_failure: Failure | None = None
+    total = len(references) + examples
+    first_failure: tuple[Failure, _Reference] | None = None
     for reference in references:
         verdict = _judge_case(judge, reference.case, reference.label, reference)
         tally.add(reference.label, verdict, "frozen")
+        _report_progress(progress, tally.done(), total)
         if first_failure is None and verdict.failure is not None:
-            first_failure = verdict.failure
+            first_failure = verdict.failure, reference
     if first_failure is not None:
-        tally.failures.append(first_failure)
+        failure, reference = first_failure
+        tally.record(failure, _step_rejudge(judge, reference.case, reference.label))
     if examples:
-        _run_drawn(judge, tally, examples)
+        _run_drawn(judge, tally, examples, progress, total)
     return tally.report(judge, skipped)
 
 
@@ -1074,7 +1148,7 @@ def check_case(
     tally = _Tally()
     tally.add("given", verdict, "frozen")
     if verdict.failure is not None:
-        tally.failures.append(verdict.failure)
+        tally.record(verdict.failure, _step_rejudge(judge, case, "given"))
     return tally.report(judge, 0)
 
 
@@ -1539,21 +1613,42 @@ class _TrainingTally(_Tally):
         )
 
 
+def _training_rejudge(
+    judge: _TrainJudge, case: CaseInputs, steps: int, label: str
+) -> Callable[[float], bool]:
+    """Whether the trajectory conforms when judged again under another tie convention."""
+
+    def conforms(rule: float) -> bool:
+        under = judge._replace(relu_grad_at_zero=rule)
+        again = case._replace(relu_grad_at_zero=rule)
+        return _judge_training_case(under, again, steps, label).verdict.failure is None
+
+    return conforms
+
+
 def _run_drawn_training(
-    judge: _TrainJudge, tally: _TrainingTally, max_examples: int, max_steps: int
+    judge: _TrainJudge,
+    tally: _TrainingTally,
+    max_examples: int,
+    max_steps: int,
+    progress: Progress | None = None,
+    total: int = 0,
 ) -> None:
     """Judge ``max_examples`` drawn trajectories, as ``_run_drawn`` judges steps: half with every
     axis 1 to 3 first, then at the sizes where kernels break; a failure is shrunk, steps too."""
     last: list[Failure] = []
     stateful: list[Failure] = []  # the verdicts that caught the loop keeping state
+    cases: dict[int, tuple[CaseInputs, int]] = {}  # id() of each failure in `last` -> its case
 
     def judge_one(drawn: tuple[CaseInputs, int, int | None]) -> None:
         case, steps = _training_case(*drawn, judge)
         verdict = _judge_training_case(judge, case, steps, DRAWN)
         tally.add_trajectory(DRAWN, verdict, "drawn")
+        _report_progress(progress, tally.done(), total)
         failure = verdict.verdict.failure
         if failure is not None:
             last.append(failure)
+            cases[id(failure)] = case, steps
             if STATE in failure.outputs:
                 stateful.append(failure)
             raise _RejectedCaseError(failure)
@@ -1579,7 +1674,7 @@ def _run_drawn_training(
             found = stateful[-1]
         elif any(STATE in failure.outputs for failure in tally.failures):
             return
-    tally.failures.append(found)
+    tally.record(found, _training_rejudge(judge, *cases[id(found)], DRAWN))
 
 
 def check_training(
@@ -1591,6 +1686,7 @@ def check_training(
     max_examples: int = 200,
     cases: Iterable[tuple[CaseInputs, int]] | None = None,
     implementation: str | None = None,
+    progress: Progress | None = None,
 ) -> ConformanceReport:
     """Judge a training loop ``train``: every update, from the implementation's own weights.
 
@@ -1625,9 +1721,12 @@ def check_training(
         cases: the frozen trajectories, ``(case, steps)`` pairs (default: ``TRAINING_CASES``);
             those off the arithmetic's grid or range are skipped and counted.
         implementation: the name of ``train`` for the report (default: from ``train`` itself).
+        progress: called as ``progress(done, total)`` after each trajectory judged
+            (``Progress``); default None, nothing is called.
 
     Returns:
-        A ``ConformanceReport`` of ``kind`` ``"training"``, which ``format_report`` prints.
+        A ``ConformanceReport`` of ``kind`` ``"training"``, which ``format_report`` prints; its
+        ``conforms_under`` as for ``check_implementation``.
 
     Raises:
         ValueError: a bad ``arithmetic``, ``relu_grad_at_zero``, ``steps`` or ``max_examples``
@@ -1644,21 +1743,25 @@ def check_training(
     chosen = training_cases() if cases is None else tuple(cases)
     tally = _TrainingTally()
     skipped = 0
-    first_failure: Failure | None = None
+    total = len(chosen) + examples
+    first_failure: tuple[Failure, Callable[[float], bool]] | None = None
     for case, case_steps in chosen:
         check_count("a frozen trajectory's steps", case_steps, 1)
         if not applies(case, judge.arithmetic):
             skipped += 1
+            total -= 1
             continue
         label = f"case {case.id}"
         verdict = _judge_training_case(judge, case, case_steps, label)
         tally.add_trajectory(label, verdict, "frozen")
+        _report_progress(progress, tally.done(), total)
         if first_failure is None and verdict.verdict.failure is not None:
-            first_failure = verdict.verdict.failure
+            rejudge = _training_rejudge(judge, case, case_steps, label)
+            first_failure = verdict.verdict.failure, rejudge
     if first_failure is not None:
-        tally.failures.append(first_failure)
+        tally.record(*first_failure)
     if examples:
-        _run_drawn_training(judge, tally, examples, max_steps)
+        _run_drawn_training(judge, tally, examples, max_steps, progress, total)
     return tally.training_report(judge, skipped)
 
 
@@ -1715,7 +1818,7 @@ def check_training_case(
     verdict = _judge_training_case(judge, case, count, "given")
     tally.add_trajectory("given", verdict, "frozen")
     if verdict.verdict.failure is not None:
-        tally.failures.append(verdict.verdict.failure)
+        tally.record(verdict.verdict.failure, _training_rejudge(judge, case, count, "given"))
     return tally.training_report(judge, 0)
 
 
@@ -2398,4 +2501,129 @@ def format_report(report: ConformanceReport) -> str:
         lines += [f"  {line}" for line in failure.message.splitlines()]
         lines += ["  reproduce with:"]
         lines += [f"    {line}".rstrip() for line in failure.snippet.splitlines()]
+    hint = tie_hint(report)
+    if hint is not None:
+        lines += ["", hint]
     return "\n".join(lines) + "\n"
+
+
+_CONVENTIONS = {0.0: "torch.relu's convention", 0.5: "torch.maximum's", 1.0: "the seed's"}
+
+
+def tie_hint(report: ConformanceReport) -> str | None:
+    """The line that names the tie conventions under which the failing cases conform, or None.
+
+    A hint, not a verdict: the report's failures stand under the convention that was claimed.
+
+    Args:
+        report: from ``check_implementation``, ``check_training`` or the one-case judges.
+
+    Returns:
+        ``"hint: on the failing case it conforms with relu_grad_at_zero=0 (torch.relu's
+        convention); ..."``, or None where ``report.conforms_under`` is empty.
+    """
+    if not report.conforms_under:
+        return None
+    where = "the failing case" if len(report.failures) == 1 else "each failing case"
+    named = " and with ".join(
+        f"relu_grad_at_zero={rule:g} ({_CONVENTIONS[rule]})" for rule in report.conforms_under
+    )
+    flags = " or ".join(f"--relu-grad-at-zero {rule:g}" for rule in report.conforms_under)
+    keywords = " or ".join(f"relu_grad_at_zero={rule:g}" for rule in report.conforms_under)
+    return (
+        f"hint: on {where} it conforms with {named}; pass {flags} ({keywords} in Python) if that "
+        "is the convention it implements"
+    )
+
+
+# -- the report as JSON ------------------------------------------------------------------------
+
+REPORT_SCHEMA = "twolayer-report"
+"""The name of the report format, the document's ``schema`` field."""
+
+REPORT_SCHEMA_VERSION = 1
+"""The report format's version, the document's ``schema_version`` field."""
+
+REPORT_SCHEMA_FILE = "report.schema.json"
+"""The JSON Schema of a report document (``twolayer check --json``), in ``twolayer/schemas``."""
+
+
+def report_schema_json() -> bytes:
+    """Return the JSON Schema of a report document, as shipped in the package."""
+    resource = importlib.resources.files("twolayer").joinpath("schemas", REPORT_SCHEMA_FILE)
+    return resource.read_bytes()
+
+
+def _json_ratio(ratio: float) -> float | str:
+    # JSON has no inf or nan: as `twolayer train --json` writes an overflowed loss, a string.
+    return ratio if math.isfinite(ratio) else str(ratio)
+
+
+def report_json(report: ConformanceReport) -> dict[str, object]:
+    """One report as a JSON object: what ``format_report`` prints, field by field.
+
+    A worst ratio that is inf (an error where the bound is 0) is the string ``"inf"`` (``"nan"``
+    likewise); the training counts appear only in a report of ``kind`` ``"training"``. The
+    schema: ``report.schema.json``'s ``$defs/report``.
+    """
+    counts = {
+        "frozen_cases": report.frozen_cases,
+        "skipped_cases": report.skipped_cases,
+        "drawn_cases": report.drawn_cases,
+        "tie_cases": report.tie_cases,
+    }
+    if report.kind == "training":
+        counts |= {
+            "steps_judged": report.steps_judged,
+            "steps_unjudged": report.steps_unjudged,
+            "mask_changes": report.mask_changes,
+        }
+    return {
+        "kind": report.kind,
+        "conforms": report.conforms,
+        "implementation": report.implementation,
+        "arithmetic": report.arithmetic,
+        "relu_grad_at_zero": report.relu_grad_at_zero,
+        "counts": counts,
+        "outputs": [
+            {
+                "output": summary.output,
+                "worst_ratio": _json_ratio(summary.worst_ratio),
+                "case": summary.case,
+                "position": list(summary.position),
+            }
+            for summary in report.outputs
+        ],
+        "failures": [
+            {
+                "case": failure.case,
+                "outputs": list(failure.outputs),
+                "message": failure.message,
+                "snippet": failure.snippet,
+            }
+            for failure in report.failures
+        ],
+        "conforms_under": list(report.conforms_under),
+        "hint": tie_hint(report),
+    }
+
+
+def report_document(reports: Iterable[ConformanceReport]) -> dict[str, object]:
+    """The JSON document of ``twolayer check --json``: every report of one check, and the verdict.
+
+    ``conforms`` is true when every report conforms (the exit status 0). A results file holding
+    step results and trajectories gives two reports, in that order.
+
+    Args:
+        reports: from ``check_implementation``, ``check_training`` or ``check_results_file``.
+
+    Returns:
+        The document (``report.schema.json``), ready for ``json.dumps``.
+    """
+    entries = [report_json(report) for report in reports]
+    return {
+        "schema": REPORT_SCHEMA,
+        "schema_version": REPORT_SCHEMA_VERSION,
+        "conforms": all(entry["conforms"] for entry in entries),
+        "reports": entries,
+    }
