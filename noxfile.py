@@ -1,7 +1,11 @@
+#!/usr/bin/env -S uv run --script
+# /// script
+# dependencies = ["nox>=2025.2.9"]
+# ///
 """Every check of twolayer is a nox session: ``nox`` runs the default ones.
 
-Default: lint, typecheck, tests (on every supported Python), lowest, docs, crosscheck. On
-request: bench, mutation, acceptance.
+Default: lint, typecheck, tests (on every supported Python), lowest, docs, crosscheck, package.
+On request (``default=False``): bench, mutation, acceptance.
 
 Sessions install the project and its PEP 735 dependency groups from ``pyproject.toml``; uv is the
 backend where it is installed, virtualenv otherwise. A supported Python that cannot be found is
@@ -10,13 +14,15 @@ an error, not a skip.
 
 import os
 import re
+import shutil
+import tarfile
+import zipfile
 from pathlib import Path
 
 import nox
 
-nox.needs_version = ">=2024.4.15"
+nox.needs_version = ">=2025.2.9"  # nox.main, for the script block above
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["lint", "typecheck", "tests", "lowest", "docs", "crosscheck"]
 nox.options.error_on_missing_interpreters = True
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
@@ -148,7 +154,7 @@ def _pytest(session: nox.Session) -> None:
     )
 
 
-@nox.session(python=PYTHON, venv_backend="virtualenv")
+@nox.session(python=PYTHON, venv_backend="virtualenv", default=False)
 def bench(session: nox.Session) -> None:
     """Time train against the seed's own loop (benchmarks/bench.py); JSON to benchmarks/results.
 
@@ -165,7 +171,7 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/bench.py", *args)
 
 
-@nox.session(python=PYTHON)
+@nox.session(python=PYTHON, default=False)
 def acceptance(session: nox.Session) -> None:
     """Issue 12's acceptance matrix: the judge's default run against every tiled kernel.
 
@@ -234,7 +240,7 @@ def docs(session: nox.Session) -> None:
     )
 
 
-@nox.session(python=PYTHON)
+@nox.session(python=PYTHON, default=False)
 def mutation(session: nox.Session) -> None:
     """mutmut over network, training, exact, bounds and gradcheck; fails on an unexplained survivor.
 
@@ -256,3 +262,94 @@ def mutation(session: nox.Session) -> None:
             "MKL_NUM_THREADS": "1",
         },
     )
+
+
+# Tracked files that the sdist leaves out, on purpose (MANIFEST.in says the same).
+SDIST_EXCLUDED = (
+    ".ci/",  # this repository's CI script: it runs `nox`, which the sdist holds
+    ".gitignore",  # git's, not the project's
+)
+# Files that the build writes into the sdist, beside the tracked ones.
+SDIST_GENERATED = ("PKG-INFO", "setup.cfg", "src/twolayer.egg-info/")
+
+
+def _sdist_problems(names: list[str], tracked: list[str]) -> list[str]:
+    """What is wrong with an sdist's files (their names, in its top folder) against the tracked
+    files; none if right."""
+    prefix = names[0].split("/", 1)[0] + "/"
+    files = {name.removeprefix(prefix) for name in names}
+    should_ship = {path for path in tracked if not path.startswith(SDIST_EXCLUDED)}
+    missing = sorted(should_ship - files)
+    stray = sorted(path for path in files - should_ship if not path.startswith(SDIST_GENERATED))
+    return [f"missing from the sdist: {path}" for path in missing] + [
+        f"in the sdist but not tracked by git: {path}" for path in stray
+    ]
+
+
+def _wheel_problems(names: list[str], tracked: list[str]) -> list[str]:
+    """What is wrong with a wheel's member names: it must hold the package (every tracked file
+    under src/, ``py.typed`` and the schemas among them), its metadata, and nothing else."""
+    package = {path.removeprefix("src/") for path in tracked if path.startswith("src/")}
+    required = {
+        "twolayer/__init__.py",
+        "twolayer/py.typed",
+        "twolayer/schemas/results.schema.json",
+        "twolayer/schemas/vectors.schema.json",
+    }
+    files = {name for name in names if not name.endswith("/")}
+    metadata = {name for name in files if name.split("/", 1)[0].endswith(".dist-info")}
+    problems = [f"missing from the wheel: {path}" for path in sorted(package - files)]
+    problems += [f"not in the package: {path}" for path in sorted(required - package)]
+    problems += [
+        f"in the wheel but not the package: {path}" for path in sorted(files - package - metadata)
+    ]
+    return problems
+
+
+@nox.session(python=PYTHON)
+def package(session: nox.Session) -> None:
+    """Build the sdist and the wheel; check what each holds; install the wheel and run it.
+
+    ``python -m build`` builds, from a copy of the files that git tracks, the sdist and then the
+    wheel from the sdist (so the sdist builds). The sdist must hold every file that ``git
+    ls-files`` lists but ``SDIST_EXCLUDED``, and no other but the build's own
+    (``SDIST_GENERATED``): its tests, docs and nox sessions run from it. The wheel holds the
+    package (``py.typed`` and the JSON schemas with it) and its metadata: no tests. Then the
+    wheel is installed here and ``twolayer --version`` must print the version. About 10 s.
+    """
+    if not Path(".git").exists():
+        session.skip("not a git checkout: no list of tracked files to compare the sdist with")
+    session.install("build[uv]")
+    tracked = session.run("git", "ls-files", external=True, silent=True)
+    if not isinstance(tracked, str):
+        session.error("git ls-files printed nothing")
+    # Built from a copy of the tracked files, as a fresh clone would be: setuptools also ships
+    # whatever an egg-info left in src/ by an earlier build or editable install lists.
+    tmp = Path(session.create_tmp())
+    tree, dist = tmp / "tree", tmp / "dist"
+    shutil.rmtree(tree, ignore_errors=True)
+    shutil.rmtree(dist, ignore_errors=True)
+    for path in tracked.splitlines():
+        if Path(path).is_file():  # a tracked file deleted in the work tree is not copied
+            (tree / path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, tree / path)
+    session.run("python", "-m", "build", "--installer=uv", "--outdir", str(dist), str(tree))
+    (sdist,) = dist.glob("*.tar.gz")
+    (wheel,) = dist.glob("*.whl")
+    with tarfile.open(sdist) as archive:
+        files = [member.name for member in archive.getmembers() if member.isfile()]
+        problems = _sdist_problems(files, tracked.splitlines())
+    with zipfile.ZipFile(wheel) as archive:
+        problems += _wheel_problems(archive.namelist(), tracked.splitlines())
+    if problems:
+        session.error("\n".join(problems))
+    session.log(f"{sdist.name} and {wheel.name}: contents as they should be")
+    session.install(str(wheel))
+    printed = session.run("twolayer", "--version", silent=True)
+    version = PYPROJECT["project"]["version"]
+    if not isinstance(printed, str) or version not in printed.split():
+        session.error(f"twolayer --version printed {printed!r}, not the version {version}")
+
+
+if __name__ == "__main__":
+    nox.main()

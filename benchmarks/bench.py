@@ -623,8 +623,8 @@ def environment() -> dict[str, object]:
     """What the figures depend on: the machine, the interpreter, numpy and its BLAS."""
     blas: object
     try:
-        config = np.show_config(mode="dicts")
-        blas = config["Build Dependencies"]["blas"] if isinstance(config, dict) else None
+        # A dict since numpy 1.25 (the dependency asks >= 1.26); a key that a build lacks raises.
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
     except (TypeError, KeyError):
         blas = None
     threads = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")

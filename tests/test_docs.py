@@ -344,7 +344,9 @@ def test_the_trajectories_walkthroughs_file_is_rejected_when_one_weight_is_wrong
 
 def test_the_vectors_page_lists_the_frozen_trajectories_and_where_they_apply() -> None:
     section = (DOCS / "vectors.md").read_text().split("| case | steps | applies to |", 1)[1]
-    rows = re.findall(r"^\| (\d+) \| (\d+) \| ([\w, ]+) \|$", section.split("\n\n", 1)[0], re.M)
+    rows = re.findall(
+        r"^\| (\d+) \| (\d+) \| ([\w, ]+) \|$", section.split("\n\n", 1)[0], re.MULTILINE
+    )
     arithmetics = ("float64", "float32", "tf32", "bf16")
     listed = [(int(case), int(steps), applies.split(", ")) for case, steps, applies in rows]
     expected = [

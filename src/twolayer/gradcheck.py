@@ -844,7 +844,8 @@ def check_gradients(
     y = check_array("y", y, "batch d_out", sizes)
     given = _check_grads(grads, sizes, "grads")
     rule = check_relu_grad_at_zero(relu_grad_at_zero)
-    if not isinstance(mode, str) or mode not in MODES:
+    given_mode: object = mode  # callers without a type checker pass anything
+    if not isinstance(given_mode, str) or given_mode not in MODES:
         raise ValueError(f"mode must be 'entries' or 'directional'; got {mode!r}")
     count = check_count("directions", directions, 1)
     generator = np.random.default_rng(DEFAULT_SEED) if rng is None else check_rng(rng)

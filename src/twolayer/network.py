@@ -93,7 +93,8 @@ def legacy_init(seed: int, dims: Dims) -> tuple[X, Y, Params]:
         ``(x (batch, d_in), y (batch, d_out), Params(w1 (d_in, hidden), w2 (hidden, d_out)))``.
     """
     dims = check_dims(dims)
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+    value: object = seed  # callers without a type checker pass anything
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**32:
         raise ValueError(f"seed must be an integer in [0, 2**32) for RandomState; got {seed!r}")
     state = np.random.RandomState(seed)
     x = state.randn(dims.batch, dims.d_in)
