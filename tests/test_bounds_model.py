@@ -308,9 +308,10 @@ def check(
     *,
     rule: float = 1.0,
     mask: NDArray[np.bool_] | None = None,
+    reproducible: bool = False,
 ) -> tuple[Model, int]:
     """Assert that ``step_bounds`` of ``case`` matches the model; return it and the number of
-    finite entries compared."""
+    finite entries compared. ``reproducible``: the bounds' products in the fixed order."""
     reference = exact.step(
         case.params, case.x, case.y, learning_rate, relu_grad_at_zero=rule, mask=mask
     )
@@ -322,6 +323,7 @@ def check(
         arithmetic=arithmetic,
         relu_grad_at_zero=rule,
         mask=mask,
+        reproducible=reproducible,
     )
     model = model_bounds(
         case, learning_rate, arithmetic, reference, step_bounds.h, rule=rule, mask=mask
@@ -400,10 +402,19 @@ def test_bounds_equal_the_exact_model_within_their_own_rounding(arithmetic: str)
         drawn=with_masks(CASES["float64" if arithmetic == "float64" else "float32"]),
         learning_rate=tst.learning_rates(),
         rule=st.sampled_from(twolayer.RELU_GRAD_AT_ZERO_CHOICES),
+        reproducible=st.booleans(),
     )
-    def holds(drawn: Masked, learning_rate: float, rule: float) -> None:
-        model, compared = check(drawn.case, learning_rate, arithmetic, rule=rule, mask=drawn.mask)
+    def holds(drawn: Masked, learning_rate: float, rule: float, reproducible: bool) -> None:
+        model, compared = check(
+            drawn.case,
+            learning_rate,
+            arithmetic,
+            rule=rule,
+            mask=drawn.mask,
+            reproducible=reproducible,
+        )
         seen["cases"] += 1
+        seen["reproducible"] += reproducible
         seen["entries"] += compared
         seen["masked"] += drawn.mask is not None
         seen["uncertain"] += int(drawn.mask is None and model.uncertain.any())
@@ -412,6 +423,7 @@ def test_bounds_equal_the_exact_model_within_their_own_rounding(arithmetic: str)
     assert seen["entries"] > 10 * seen["cases"], seen
     assert seen["uncertain"] > 0, seen
     assert seen["masked"] > 0, seen
+    assert 0 < seen["reproducible"] < seen["cases"], seen
 
 
 def zero_data_cases() -> st.SearchStrategy[tst.Case]:
@@ -674,6 +686,30 @@ def test_product_bound_adds_its_documented_rounding_allowance_exactly(
     a, b = (zeros, ones.T) if zero_side == "a" else (ones, zeros.T)
     bound = bounds._product_bound(a, np.zeros_like(a), b, np.zeros_like(b), PRODUCT_UNITS)
     assert np.array_equal(bound, np.full((2, 2), (31 * inner + 18) * math.ulp(0.0)))
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [(3, 5, 4), (8, 100, 90), (1, 700, 1)],  # (rows, inner, cols): accumulated, looped, the loss's
+)
+def test_fixed_order_product_sums_left_to_right_and_its_rounding_is_covered(
+    shape: tuple[int, int, int],
+) -> None:
+    rows, inner, cols = shape
+    rng = np.random.default_rng(rows * inner * cols)
+    # Magnitudes over many binades, so that the order of the additions shows in the last bits.
+    a = np.ldexp(rng.uniform(0.5, 1.0, (rows, inner)), rng.integers(-30, 30, (rows, inner)))
+    b = np.ldexp(rng.uniform(0.5, 1.0, (inner, cols)), rng.integers(-30, 30, (inner, cols)))
+    product = bounds._fixed_order_product(a, b)
+    for i, j in [(0, 0), (rows - 1, cols - 1), (rows // 2, cols // 3)]:
+        total = float(a[i, 0] * b[0, j])  # Python floats: one rounding per operation
+        for k in range(1, inner):
+            total += float(a[i, k] * b[k, j])
+        assert product[i, j] == total, (i, j)
+    # _up with the product bound's count covers the left-to-right sum's own rounding.
+    exact_product = fractions(a) @ fractions(b)
+    assert np.all(fractions(bounds._up(product, inner + 2)) >= exact_product)
+    assert bounds._fixed_order_product(a[:, :0], b[:0]).shape == (rows, cols)
 
 
 def test_update_bound_adds_its_documented_rounding_allowance_exactly() -> None:

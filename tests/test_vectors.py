@@ -13,6 +13,7 @@ import subprocess
 import sys
 import zipfile
 from collections.abc import Callable, Mapping
+from fractions import Fraction
 
 import jsonschema
 import numpy as np
@@ -21,7 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
-from twolayer import SEED_DIMS, conformance, exact, vectors
+from twolayer import SEED_DIMS, bounds, conformance, exact, vectors
 from twolayer.network import backward_values, forward, loss
 from twolayer.shapes import Grads, Params
 from twolayer.training import sgd_step
@@ -38,6 +39,19 @@ MIN_CASES = 40  # issue 4: "at least 40 cases"
 FROZEN_INPUTS_SHA256 = {
     41: "0d82ae12ef79b5139e98e6fcf832e3452a9537669ee984ead380206ed3fb7e01",
     49: "f4ec69fe9aebe816af5fa988fcc1f317fcf7a4ca05d44f76ba4f72a3fcbefde7",  # issue 12
+}
+
+# The sha256 of each file that ``twolayer vectors`` writes. These are the code's own output, pinned
+# on purpose: the files must come out byte for byte the same on every machine, BLAS and thread
+# count (the bounds' products are summed in a fixed order, ``step_bounds(reproducible=True)``), so
+# any change to them is a new version of the suite, made on purpose, with docs/vectors.md's
+# listing updated. That the bytes do not depend on the BLAS is shown apart from this pin, by
+# test_files_do_not_depend_on_the_blas_summation_order and the subprocess test below it.
+FILE_SHA256 = {
+    vectors.SUITE_FILE: "2d0a7d4694d042c36ae2f76e833ebff6ff6a5427aa84fe60a32130430029a887",
+    vectors.NPZ_FILE: "21d0684ce13f705c746903d7599154d446cc4fa2a8af0e3d45dae207198091f8",
+    vectors.SCHEMA_FILE: "ea02785f5daffcebad54738c2d98195184bbad0ebaab88923d5a0414e9b54679",
+    vectors.MANIFEST_FILE: "5da34526c87ec22dde68d3a7bcb40b0988aae53d693bd38e7179b96a7caebe1b",
 }
 
 FLOAT32 = np.float32  # the dtype of the float32 step below, numpy's, as an implementation's
@@ -503,6 +517,94 @@ def test_two_builds_give_identical_bytes(files: dict[str, bytes]) -> None:
     )
     assert rebuilt.stdout == files[vectors.MANIFEST_FILE]
     assert vectors.suite_files() == files
+
+
+def test_written_files_have_the_pinned_digests(files: dict[str, bytes]) -> None:
+    digests = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+    assert digests == FILE_SHA256
+
+
+def _reversed_order_product(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``a @ b`` summed from the last inner index to the first: a BLAS with another order."""
+    total = np.zeros((a.shape[0], b.shape[1]))
+    for k in reversed(range(a.shape[1])):
+        total += np.multiply.outer(a[:, k], b[k])
+    return total
+
+
+def test_files_do_not_depend_on_the_blas_summation_order(
+    suite: vectors.Suite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The seed's dims, where the order shows in the last bits (the subprocess test below takes
+    # every case, under another BLAS kernel).
+    chosen = suite.cases[:1]
+    inputs = chosen[0].inputs
+    assert "SeedDims" in inputs.flags
+    params = Params(inputs.w1, inputs.w2)
+    arguments = (params, inputs.x, inputs.y, inputs.learning_rate)
+    blas = bounds.step_bounds(*arguments)
+    monkeypatch.setattr(bounds, "_blas_product", _reversed_order_product)
+    # The control: the BLAS-order bounds do move with the order of the sum...
+    reordered = bounds.step_bounds(*arguments)
+    assert not np.array_equal(reordered.grad_w1, blas.grad_w1)
+    # ... while the suite's do not: every case recomputed under the other order is the same.
+    for case in chosen:
+        recomputed = suite._replace(cases=(vectors.compute_case(case.inputs),))
+        original = suite._replace(cases=(case,))
+        assert vectors.suite_json(recomputed) == vectors.suite_json(original), case.inputs.id
+
+
+def test_files_are_the_same_bytes_under_another_openblas_kernel_and_thread_count(
+    files: dict[str, bytes],
+) -> None:
+    # A fresh interpreter whose OpenBLAS (numpy's wheels: DYNAMIC_ARCH) takes its SSE3 kernel,
+    # without AVX or fused multiply-add, on one thread: before the bounds were summed in a fixed
+    # order, this gave other bytes on the machine that pinned FILE_SHA256 (and other inputs for
+    # cases 26 and 27). The interpreter also reports whether its BLAS-order bounds differ from
+    # this one's, so that a BLAS that ignores the variables shows as a skip, not a vacuous pass.
+    inputs = vectors.build_cases()[0]
+    script = (
+        "import hashlib, json; from twolayer import bounds, vectors; "
+        "from twolayer.shapes import Params; "
+        "c = vectors.build_cases()[0]; "
+        "h = bounds.step_bounds(Params(c.w1, c.w2), c.x, c.y, c.learning_rate).grad_w1; "
+        "print(json.dumps({'manifest': vectors.suite_files()[vectors.MANIFEST_FILE].decode(), "
+        "'blas': hashlib.sha256(h.tobytes()).hexdigest()}))"
+    )
+    variables = {"OPENBLAS_CORETYPE": "Prescott", "OPENBLAS_NUM_THREADS": "1"}
+    rebuilt = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        check=True,
+        env={**os.environ, **variables},
+    )
+    found = json.loads(rebuilt.stdout)
+    assert found["manifest"] == files[vectors.MANIFEST_FILE].decode()
+    here = bounds.step_bounds(
+        Params(inputs.w1, inputs.w2), inputs.x, inputs.y, inputs.learning_rate
+    ).grad_w1
+    if found["blas"] == hashlib.sha256(here.tobytes()).hexdigest():
+        pytest.skip("this BLAS gave the same bits under both settings: nothing was varied")
+
+
+def test_frozen_literal_inputs_are_what_their_comments_say() -> None:
+    # Case 26's y and case 27's learning rate were computed by numpy's float64 step when the
+    # cases were made, and are literals since (vectors._CASE_26_Y): check what they stand for.
+    cases = vectors.build_cases()
+    residual = cases[25]
+    assert "y_pred - y cancels" in residual.comment
+    params = Params(residual.w1, residual.w2)
+    arguments = (params, residual.x, residual.y, residual.learning_rate)
+    reference, bound = exact.step(*arguments), bounds.step_bounds(*arguments)
+    y = np.array([[Fraction(value) for value in row] for row in residual.y.tolist()])
+    error = np.abs(y - reference.y_pred)  # exact: Fractions throughout
+    assert np.all(error <= bound.y_pred.astype(object))
+    assert np.all(error > 0)
+    update = cases[26]
+    assert "the update cancels" in update.comment
+    reference = exact.step(Params(update.w1, update.w2), update.x, update.y, update.learning_rate)
+    w = update.w2[0, 0]
+    assert abs(reference.w2_next[0, 0]) <= math.ulp(w) < abs(w) * 2.0**-50
 
 
 def test_manifest_holds_the_sha256_of_every_other_file(files: dict[str, bytes]) -> None:

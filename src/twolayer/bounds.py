@@ -43,6 +43,7 @@ of its formula.
 
 import functools
 import math
+from collections.abc import Callable
 from fractions import Fraction
 from typing import NamedTuple
 
@@ -81,6 +82,7 @@ Right = Float64[Float64Array, "inner cols"]  # its right factor
 Product = Float64[Float64Array, "rows cols"]  # the product's shape
 Values = Float64[Float64Array, "..."]  # a bound being evaluated, any shape
 Exact = ObjectArray | exact.Limbs  # exact values: Fractions (exact.step), or limbs (fast_step)
+Matmul = Callable[[Left, Right], Product]  # how the bound's own products of magnitudes are summed
 
 
 class Arithmetic(NamedTuple):
@@ -219,6 +221,42 @@ def _fraction_magnitude_up(value: Fraction) -> float:
     return math.nextafter(nearest, math.inf)
 
 
+def _blas_product(a: Left, b: Right) -> Product:
+    """``a @ b`` by numpy's BLAS: fast, but its last bits depend on the BLAS and the CPU."""
+    return a @ b
+
+
+_ACCUMULATED = 2**16  # products this many at most are summed in one ``add.accumulate``
+
+
+def _fixed_order_product(a: Left, b: Right) -> Product:
+    """``a @ b`` summed in one fixed order, the same floats on every machine and BLAS.
+
+    Entry ``(i, j)`` is ``((a[i, 0] b[0, j] + a[i, 1] b[1, j]) + a[i, 2] b[2, j]) + ...``, left
+    to right: each product and each addition a correctly rounded IEEE operation of a numpy ufunc
+    (no BLAS, no blocking, no threads, no fused multiply-add), in the same order whatever the
+    machine. ``add.accumulate`` adds sequentially by definition (unlike ``add.reduce`` and
+    ``sum``, whose pairwise blocking is numpy's choice); for large products, a loop over the inner
+    index adds the same terms in the same order without holding them all. The roundings are
+    those of one summation order, which ``_up``'s count (``inner`` products summed: ``inner``
+    roundings on any path) covers.
+    """
+    rows, inner = a.shape
+    cols = b.shape[1]
+    if inner == 0:
+        return np.zeros((rows, cols))
+    if rows * inner * cols <= _ACCUMULATED:
+        products = a[:, :, np.newaxis] * b[np.newaxis, :, :]
+        return np.array(np.add.accumulate(products, axis=1)[:, -1, :], dtype=np.float64)
+    total = np.empty((rows, cols))
+    np.multiply.outer(a[:, 0], b[0], out=total)
+    term = np.empty_like(total)
+    for k in range(1, inner):
+        np.multiply.outer(a[:, k], b[k], out=term)
+        total += term
+    return total
+
+
 def _exceeds(values: Exact, limits: Values) -> NDArray[np.bool_]:
     """Return ``values > limits`` elementwise, exactly (Fraction against float compares exactly)."""
     if isinstance(values, exact.Limbs):
@@ -257,7 +295,12 @@ def _product_factor(arithmetic: Arithmetic, inner: int) -> float:
 
 
 def _product_bound(
-    a: Left, a_error: Left, b: Right, b_error: Right, arithmetic: Arithmetic
+    a: Left,
+    a_error: Left,
+    b: Right,
+    b_error: Right,
+    arithmetic: Arithmetic,
+    matmul: Matmul = _blas_product,
 ) -> Product:
     """The product bound ``E_C`` of ``C = A @ B`` from ``|A|, E_A, |B|, E_B`` (upper bounds).
 
@@ -272,13 +315,13 @@ def _product_bound(
         a_error, b_error = _up(a_error + input_subnormal, 1), _up(b_error + input_subnormal, 1)
     factor = _product_factor(arithmetic, inner)
     # One addition in each factor, then ``inner`` products summed: ``inner + 2`` roundings.
-    envelope = _up((a + a_error) @ (b + b_error), inner + 2)
+    envelope = _up(matmul(a + a_error, b + b_error), inner + 2)
     # ``3 inner + 1`` products, then at most ``inner + 3`` additions on any path.
     bound = _up(
         factor * envelope
-        + a_error @ b
-        + a @ b_error
-        + a_error @ b_error
+        + matmul(a_error, b)
+        + matmul(a, b_error)
+        + matmul(a_error, b_error)
         + round_up(inner * arithmetic.accumulator_subnormal),
         3 * inner + 4,
     )
@@ -315,7 +358,12 @@ def _update_bound(
     return _capped(bound, weights, arithmetic)
 
 
-def _loss_bound(residual: Values, residual_error: Values, arithmetic: Arithmetic) -> float:
+def _loss_bound(
+    residual: Values,
+    residual_error: Values,
+    arithmetic: Arithmetic,
+    matmul: Matmul = _blas_product,
+) -> float:
     """``E_loss = gamma(n) sum((|r| + E_r)**2) + sum(E_r (2|r| + E_r)) + n eta``, ``n`` terms.
 
     The squares and their sum in any order are a dot product of the computed residual with
@@ -328,11 +376,11 @@ def _loss_bound(residual: Values, residual_error: Values, arithmetic: Arithmetic
     flat, flat_error = residual.reshape(1, -1), residual_error.reshape(1, -1)
     envelope = flat + flat_error
     # As a product's envelope: one addition in each factor, then ``count`` products summed.
-    squares = _up(envelope @ envelope.T, count + 2)
+    squares = _up(matmul(envelope, envelope.T), count + 2)
     # 2 |r| is exact; one addition, ``count + 1`` products, ``count + 1`` additions after them.
     bound = _up(
         round_up(gamma) * squares
-        + flat_error @ (2.0 * flat + flat_error).T
+        + matmul(flat_error, (2.0 * flat + flat_error).T)
         + round_up(count * arithmetic.smallest_subnormal),
         count + 3,
     )
@@ -363,6 +411,7 @@ def step_bounds(
     relu_grad_at_zero: float = 1.0,
     mask: exact.Mask | None = None,
     reference: exact.ExactStep | exact.LimbStep | None = None,
+    reproducible: bool = False,
 ) -> StepBounds:
     """Return rigorous bounds on the rounding error of one step computed in ``arithmetic``.
 
@@ -394,6 +443,11 @@ def step_bounds(
         reference: the exact step, if the caller has it already: it must be
             ``twolayer.exact.step`` or ``twolayer.exact.fast_step`` of these same arguments (and
             ``mask``); not checked. Without it, ``fast_step`` computes it.
+        reproducible: False (the default) evaluates the bounds' own matrix products of
+            magnitudes with numpy's BLAS, whose last bits depend on the BLAS library, its threads
+            and the CPU; True sums them in one fixed order with elementwise numpy operations, so
+            the returned floats are the same on every machine (what the frozen test vectors
+            need), at some cost in time. Both are rigorous.
 
     Returns:
         ``StepBounds``: float64 arrays shaped as the values they bound, ``loss`` a float, and
@@ -427,7 +481,8 @@ def step_bounds(
         reference = exact.fast_step(w1, w2, x, y, rate, rule, check_mask(mask, sizes))
     # inf and nan may arise where a value could overflow (the bound is then inf): no warnings.
     with np.errstate(over="ignore", invalid="ignore"):
-        return _bounds(w1, w2, x, rate, rule, mask, reference, ARITHMETIC[arithmetic])
+        matmul = _fixed_order_product if reproducible else _blas_product
+        return _bounds(w1, w2, x, rate, rule, mask, reference, ARITHMETIC[arithmetic], matmul)
 
 
 def _bounds(
@@ -439,12 +494,13 @@ def _bounds(
     mask: exact.Mask | None,
     reference: exact.ExactStep | exact.LimbStep,
     arithmetic: Arithmetic,
+    matmul: Matmul,
 ) -> StepBounds:
     abs_x, abs_w1, abs_w2 = np.abs(x), np.abs(w1), np.abs(w2)  # exact: inputs are floats
     no_error_x, no_error_w1, no_error_w2 = (np.zeros_like(a) for a in (abs_x, abs_w1, abs_w2))
     h = _magnitude_up(reference.h)
     error_h = _capped(
-        _product_bound(abs_x, no_error_x, abs_w1, no_error_w1, arithmetic), h, arithmetic
+        _product_bound(abs_x, no_error_x, abs_w1, no_error_w1, arithmetic, matmul), h, arithmetic
     )
     uncertain = ~_exceeds(reference.h, error_h) & ~_below(reference.h, -error_h)  # |h| <= E_h
     if mask is None:
@@ -457,21 +513,23 @@ def _bounds(
 
     y_pred = _magnitude_up(reference.y_pred)
     error_y_pred = _capped(
-        _product_bound(h_relu, error_h_relu, abs_w2, no_error_w2, arithmetic), y_pred, arithmetic
+        _product_bound(h_relu, error_h_relu, abs_w2, no_error_w2, arithmetic, matmul),
+        y_pred,
+        arithmetic,
     )
     grad_y_pred = _magnitude_up(reference.grad_y_pred)
     residual = _up(0.5 * grad_y_pred, 1)  # |y_pred - y|: halving may underflow
     unit = float(arithmetic.unit_roundoff)  # a power of two: exact
     error_residual = _up(error_y_pred + unit * (residual + error_y_pred), 3)
     error_grad_y_pred = _capped(2.0 * error_residual, grad_y_pred, arithmetic)  # exact doubling
-    error_loss = _loss_bound(residual, error_residual, arithmetic)
+    error_loss = _loss_bound(residual, error_residual, arithmetic, matmul)
 
     error_grad_w2 = _product_bound(
-        h_relu.T, error_h_relu.T, grad_y_pred, error_grad_y_pred, arithmetic
+        h_relu.T, error_h_relu.T, grad_y_pred, error_grad_y_pred, arithmetic, matmul
     )
     grad_h_relu = _magnitude_up(reference.grad_h_relu)
     error_grad_h_relu = _capped(
-        _product_bound(grad_y_pred, error_grad_y_pred, abs_w2.T, no_error_w2.T, arithmetic),
+        _product_bound(grad_y_pred, error_grad_y_pred, abs_w2.T, no_error_w2.T, arithmetic, matmul),
         grad_h_relu,
         arithmetic,
     )
@@ -487,7 +545,7 @@ def _bounds(
         # A judge may take the mean of two masked steps for a tie factor 0.5: its underflow too.
         error_grad_h = np.where(mask, _up(error_grad_h_relu + tie_underflow, 1), 0.0)
     grad_h = _magnitude_up(reference.grad_h)
-    error_grad_w1 = _product_bound(abs_x.T, no_error_x.T, grad_h, error_grad_h, arithmetic)
+    error_grad_w1 = _product_bound(abs_x.T, no_error_x.T, grad_h, error_grad_h, arithmetic, matmul)
     grad_w1 = _magnitude_up(reference.grad_w1)
     grad_w2 = _magnitude_up(reference.grad_w2)
     error_grad_w1 = _capped(error_grad_w1, grad_w1, arithmetic)
