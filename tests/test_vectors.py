@@ -554,39 +554,6 @@ def test_files_do_not_depend_on_the_blas_summation_order(
         assert vectors.suite_json(recomputed) == vectors.suite_json(original), case.inputs.id
 
 
-def test_files_are_the_same_bytes_under_another_openblas_kernel_and_thread_count(
-    files: dict[str, bytes],
-) -> None:
-    # A fresh interpreter whose OpenBLAS (numpy's wheels: DYNAMIC_ARCH) takes its SSE3 kernel,
-    # without AVX or fused multiply-add, on one thread: before the bounds were summed in a fixed
-    # order, this gave other bytes on the machine that pinned FILE_SHA256 (and other inputs for
-    # cases 26 and 27). The interpreter also reports whether its BLAS-order bounds differ from
-    # this one's, so that a BLAS that ignores the variables shows as a skip, not a vacuous pass.
-    inputs = vectors.build_cases()[0]
-    script = (
-        "import hashlib, json; from twolayer import bounds, vectors; "
-        "from twolayer.shapes import Params; "
-        "c = vectors.build_cases()[0]; "
-        "h = bounds.step_bounds(Params(c.w1, c.w2), c.x, c.y, c.learning_rate).grad_w1; "
-        "print(json.dumps({'manifest': vectors.suite_files()[vectors.MANIFEST_FILE].decode(), "
-        "'blas': hashlib.sha256(h.tobytes()).hexdigest()}))"
-    )
-    variables = {"OPENBLAS_CORETYPE": "Prescott", "OPENBLAS_NUM_THREADS": "1"}
-    rebuilt = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        check=True,
-        env={**os.environ, **variables},
-    )
-    found = json.loads(rebuilt.stdout)
-    assert found["manifest"] == files[vectors.MANIFEST_FILE].decode()
-    here = bounds.step_bounds(
-        Params(inputs.w1, inputs.w2), inputs.x, inputs.y, inputs.learning_rate
-    ).grad_w1
-    if found["blas"] == hashlib.sha256(here.tobytes()).hexdigest():
-        pytest.skip("this BLAS gave the same bits under both settings: nothing was varied")
-
-
 def test_frozen_literal_inputs_are_what_their_comments_say() -> None:
     # Case 26's y and case 27's learning rate were computed by numpy's float64 step when the
     # cases were made, and are literals since (vectors._CASE_26_Y): check what they stand for.
