@@ -9,11 +9,17 @@ No deadline in any: run-time shape checking (jaxtyping + beartype) makes timings
 """
 
 import os
+from typing import TYPE_CHECKING
 
 import pytest
-import shared_runs
 from hypothesis import HealthCheck, Phase, settings
-from shared_runs import SeedRun
+
+# This file must not import twolayer (nor shared_runs, which does) at import time: jaxtyping
+# 0.2.x installs its import hook for --jaxtyping-packages=twolayer in pytest_configure, after the
+# initial conftest files are loaded, and refuses to run if twolayer is already imported (the
+# ``lowest`` session tests that version). The fixtures below import it when first used.
+if TYPE_CHECKING:
+    from shared_runs import SeedRun
 
 settings.register_profile("dev", max_examples=100, deadline=None)
 settings.register_profile(
@@ -58,12 +64,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def seed_run() -> SeedRun:
+def seed_run() -> "SeedRun":
     """``train``'s run of the seed (500 steps at the seed's dims), computed once a session.
 
     test_seed_fidelity.py compares it with the notebook's loop and test_cli.py with what
     ``twolayer train`` prints; each used to run the 500 steps itself.
     """
+    import shared_runs  # noqa: PLC0415 (late: see the imports above)
+
     return shared_runs.seed_run()
 
 
@@ -75,4 +83,6 @@ def reference_results() -> bytes:
     test_conformance.py judges it through the API, test_cli.py through ``twolayer check``, in
     this interpreter and in one without hypothesis.
     """
+    import shared_runs  # noqa: PLC0415 (late: see the imports above)
+
     return shared_runs.reference_results()
