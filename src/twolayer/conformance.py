@@ -1660,8 +1660,8 @@ def _run_drawn_training(
     def drawn(small: bool) -> "SearchStrategy[tuple[CaseInputs, int, int | None]]":
         return st.tuples(
             judge_cases(judge.arithmetic, small=small),
-            st.integers(1, max_steps),
-            st.one_of(st.none(), st.integers(*_TRAINING_SHIFTS)),
+            st.integers(min(2, max_steps), max_steps),
+            st.one_of(st.integers(*_TRAINING_SHIFTS), st.none()),
         )
 
     found = _shrunk_failure(drawn, judge_one, max_examples, last)
@@ -1702,8 +1702,9 @@ def check_training(
 
     The frozen trajectories are ``TRAINING_CASES``: the seed's dims for 3 steps, awkward sizes
     past them, exact ties, dead units. The drawn ones are the cases of ``check_implementation``
-    (half with every axis 1 to 3, first), trained for 1 to ``steps`` updates; in half of them
-    the learning rate is a power of two from ``2**-6`` to ``2**2`` times the rate at which the
+    (half with every axis 1 to 3, first), trained for 2 to ``steps`` updates (no mistake between
+    steps shows in one update, which ``check_implementation`` judges); in half of them the
+    learning rate is a power of two from ``2**-6`` to ``2**2`` times the rate at which the
     first update moves ``h`` by as much as its largest entry, so that masks change sign between
     steps (the report counts the trajectories where they did). A failing one is shrunk by
     hypothesis, its number of steps too, and printed as code that reproduces it.
