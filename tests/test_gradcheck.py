@@ -9,7 +9,6 @@ takes a correct entry (error <= t) past ``t``. Each rejection property counts ho
 room existed and asserts that it usually did, so no property passes vacuously.
 """
 
-import inspect
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +17,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from unhooking import unhooked
 
 import twolayer
 from twolayer import strategies as tst
@@ -357,9 +357,8 @@ def test_an_overflowing_loss_is_skipped_not_judged() -> None:
 
 # -- validation ---------------------------------------------------------------------------------
 
-# Through inspect.unwrap, as in test_validation.py: the test run's beartype wrapper would
-# reject these calls first with its own message.
-unwrapped_check: Callable[..., GradcheckReport] = inspect.unwrap(check_gradients)
+# Unhooked: the test run's beartype wrapper would reject these calls first with its own message.
+unhooked_check: Callable[..., GradcheckReport] = unhooked(check_gradients)
 
 
 def bad(value: object) -> Any:
@@ -372,7 +371,7 @@ GRADS = oracle(CASE)
 
 
 def test_a_good_call_reports() -> None:
-    report = unwrapped_check(CASE.params, CASE.x, CASE.y, GRADS)
+    report = unhooked_check(CASE.params, CASE.x, CASE.y, GRADS)
     assert report.passed
     assert report.entries_checked == 16
 
@@ -407,7 +406,7 @@ def test_bad_arguments_are_named(
 ) -> None:
     arguments: dict[str, object] = {"grads": GRADS, **kwargs}
     with pytest.raises(error, match=match):
-        unwrapped_check(CASE.params, CASE.x, CASE.y, **arguments)
+        unhooked_check(CASE.params, CASE.x, CASE.y, **arguments)
 
 
 def test_a_given_error_bound_widens_the_tolerance() -> None:

@@ -11,31 +11,20 @@ The bad calls go through ``unhooked``: jaxtyping's import hook wraps every twola
 beartype check during the ordinary test run, which would refuse them first with its own message.
 """
 
-import inspect
 import math
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar, cast
+from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 from numpy.typing import NDArray
+from unhooking import unhooked
 
 import twolayer
 from twolayer import bounds, exact, gradcheck
 from twolayer import strategies as tst
-
-F = TypeVar("F", bound=Callable[..., object])
-
-
-def unhooked(function: F) -> F:
-    """Strip jaxtyping's import-hook wrapper from ``function``, and only that one.
-
-    Any other wrapper must stay: ``nox -s mutation`` switches its mutants on inside mutmut's
-    trampoline, which ``inspect.unwrap`` without ``stop`` would strip as well.
-    """
-    return cast(F, inspect.unwrap(function, stop=lambda f: "jaxtyping" not in inspect.getfile(f)))
 
 
 def bad(value: object) -> Any:
