@@ -7,7 +7,6 @@ rounded ``float(Fraction)``, numpy's float64 -> float32 conversion, and a table 
 number, with ties to even and the double-rounding trap spelled out.
 """
 
-import inspect
 import math
 from collections import Counter
 from fractions import Fraction
@@ -19,6 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from numpy.typing import NDArray
+from unhooking import unhooked
 
 import twolayer
 from twolayer import exact
@@ -186,8 +186,8 @@ def bad(value: object) -> Any:
 
 
 def test_exact_step_refuses_a_bad_mask() -> None:
-    # Unwrapped: in this test run jaxtyping's hook would reject the calls first, in its words.
-    step = inspect.unwrap(exact.step)
+    # Unhooked: in this test run jaxtyping's hook would reject the calls first, in its words.
+    step = unhooked(exact.step)
     x, y = np.ones((2, 3)), np.ones((2, 1))
     params = twolayer.init_params(np.random.default_rng(0), twolayer.Dims(2, 3, 4, 1))
     with pytest.raises(
@@ -203,7 +203,7 @@ def test_exact_step_refuses_a_bad_mask() -> None:
 
 def test_a_bad_mask_is_named_with_what_arrived() -> None:
     # The whole message, for a non-array (no dtype to show) and an array of the wrong dtype.
-    step = inspect.unwrap(exact.step)
+    step = unhooked(exact.step)
     x, y = np.ones((2, 3)), np.ones((2, 1))
     params = twolayer.init_params(np.random.default_rng(0), twolayer.Dims(2, 3, 4, 1))
     expected = "mask must be None or a numpy bool array of shape (batch, hidden) = (2, 4); got "

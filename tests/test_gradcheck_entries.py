@@ -6,7 +6,10 @@ evaluation of their documented formulas in exact rational arithmetic: each compu
 at least the formula (it is rigorous) and at most the formula with every rounding of the bound's
 own float64 arithmetic taken at its worst (it is no looser than documented). Floats are multiples
 of 2**-1074, so the model rounds its lower ends up and its upper ends down to that grid: where
-everything underflows the model is exact, and the underflow terms are pinned too.
+everything underflows the model is exact, and the underflow terms are pinned too. That model
+spells the documented formulas again, so rigour is also checked against the values themselves,
+with no formula in between: the exact ``h``, residual, loss (the slow exact engine's) and
+gradient lie within the bounds of what float64 computed.
 
 The mask, the steps, the plans and the report are checked on hand-built cases whose answer is
 derived by hand in a comment, including the exact text of every reason that the report gives.
@@ -28,6 +31,7 @@ from hypothesis.extra import numpy as hnp
 from numpy.typing import NDArray
 
 import twolayer
+from twolayer import exact as exact_engine
 from twolayer import gradcheck as gc
 from twolayer import strategies as tst
 
@@ -290,6 +294,58 @@ def test_the_loss_bound_is_its_documented_chain(case: tst.Case) -> None:
         evaluate_model(LO, case, abs_h), got, evaluate_model(HI, case, abs_h), strict=True
     ):
         assert_between(lo, value, hi)
+
+
+def exact_errors_hold(bound: NDArray[np.float64], computed: Obj, exact_value: Obj) -> bool:
+    """``|computed - exact| <= bound`` everywhere; an infinite bound holds whatever it bounds."""
+    finite = np.isfinite(bound)
+    error = np.abs(computed - exact_value)
+    return bool(np.all(np.where(finite, exact(np.where(finite, bound, 0.0)) >= error, True)))
+
+
+@settings(max_examples=CHAIN_EXAMPLES)
+@given(case=st.one_of(SCALED_CASES, tst.cases()))
+@example(case=zero_case(8, 16, 64, 8))
+def test_the_loss_bounds_hold_for_the_exact_values(case: tst.Case) -> None:
+    # Rigour against the values themselves, independently of the formulas above: the exact h,
+    # residual (Fractions) and loss (the slow exact engine's) lie within each bound of what
+    # float64 computed. Scales of 2**+-60 on values in [-4, 4] overflow nothing.
+    x, y, (w1, w2) = case
+    point = gc._evaluate(w1[None], w2[None], x, y, abs_h_of(case)[None]).base
+    h = exact(x) @ exact(w1)
+    residual = np.where(h > 0, h, 0) @ exact(w2) - exact(y)
+    exact_loss, _ = exact_engine.value_and_grad(case.params, x, y)
+    assert exact_errors_hold(point.h_error, exact(point.h), h)
+    assert exact_errors_hold(point.residual_error, exact(point.y_pred - y), residual)
+    assert math.isfinite(point.loss_error)
+    assert abs(Fraction(point.loss) - exact_loss) <= Fraction(point.loss_error)
+
+
+def test_the_gradient_bound_holds_for_the_exact_gradient() -> None:
+    # Rigour against the slow exact engine, independently of grad_model: where the mask is
+    # certain (the bound's stated premise), |value_and_grad's gradient - the exact one| is
+    # within _grad_error_bound entry by entry.
+    seen: Counter[str] = Counter()
+
+    @settings(max_examples=CHAIN_EXAMPLES)
+    @given(case=st.one_of(SCALED_CASES, tst.cases()))
+    def holds(case: tst.Case) -> None:
+        x, y, (w1, w2) = case
+        abs_h = abs_h_of(case)
+        point = gc._evaluate(w1[None], w2[None], x, y, abs_h[None]).base
+        mask = gc._classify(point, abs_h, x, w1)
+        seen["cases"] += 1
+        if not mask.certain.all():
+            return  # the premise fails: gradcheck skips such entries (counted below)
+        bound = gc._grad_error_bound(point, w2, x, y, mask.possibly_active)
+        _, grads = twolayer.value_and_grad(case.params, x, y)
+        _, exact_grads = exact_engine.value_and_grad(case.params, x, y)
+        for got, want, tensor_bound in zip(grads, exact_grads, bound, strict=True):
+            assert exact_errors_hold(tensor_bound, exact(got), np.asarray(want, dtype=object))
+        seen["certain"] += 1
+
+    holds()
+    assert seen["certain"] > 0, seen
 
 
 def test_the_loss_bound_is_inf_not_nan_where_an_infinity_meets_a_zero() -> None:
