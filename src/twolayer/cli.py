@@ -684,14 +684,14 @@ def _read(path: Path, what: str) -> bytes:
             if stat.S_ISDIR(status.st_mode):
                 raise UsageError(f"the {what} {_shown_path(path)} is a directory, not a file")
             if stat.S_ISREG(status.st_mode):
-                check_document_size(status.st_size, what)
+                check_document_size(status.st_size, f"{what} file")
             data = file.read(MAX_DOCUMENT_BYTES + 1)
     except OSError as error:
         raise UsageError(f"cannot read the {what} {_shown_path(path)}: {error.strerror}") from None
     except ValueError as error:
         raise UsageError(str(error)) from None
     try:
-        check_document_size(len(data), what)
+        check_document_size(len(data), f"{what} file")
     except ValueError as error:
         raise UsageError(str(error)) from None
     return data

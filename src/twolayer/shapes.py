@@ -193,7 +193,7 @@ def shown(value: object, limit: int = 60) -> str:
     "'\\x1b[2J'"
     """
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**limit:
-        digits = len(str(value)) if value.bit_length() < 14_000 else _digits(value)
+        digits = len(str(abs(value))) if value.bit_length() < 14_000 else _digits(value)
         return f"an integer of {digits} digits"
     try:
         text = repr(value)

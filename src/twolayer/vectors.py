@@ -17,7 +17,6 @@ import importlib.resources
 import io
 import json
 import math
-import numbers
 import re
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -41,6 +40,7 @@ from twolayer.shapes import (
     X,
     Y,
     check_array,
+    check_relu_grad_at_zero,
     frozen,
     shown,
 )
@@ -1055,11 +1055,12 @@ def _outputs(value: object, path: str, sizes: Sizes, *, bound: bool) -> StepOutp
 
 
 def _relu_grad_at_zero(value: object, path: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{path} must be 0, 0.5 or 1; got {json_kind(value)}")
-    if float(value) not in RELU_GRAD_AT_ZERO_CHOICES:
-        raise ValueError(f"{path} must be 0, 0.5 or 1; got {value!r}")
-    return float(value)
+    try:
+        return check_relu_grad_at_zero(value, path)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{path} must be 0, 0.5 or 1; got {json_kind(value)} {shown(value)}"
+        ) from None
 
 
 def _case(value: object, path: str, notes: Mapping[str, str]) -> VectorCase:
@@ -1090,7 +1091,9 @@ def _case(value: object, path: str, notes: Mapping[str, str]) -> VectorCase:
         id=case_id,
         comment=_string(fields["comment"], f"{path}.comment"),
         flags=flags,
-        relu_grad_at_zero=_relu_grad_at_zero(fields["relu_grad_at_zero"], path),
+        relu_grad_at_zero=_relu_grad_at_zero(
+            fields["relu_grad_at_zero"], f"{path}.relu_grad_at_zero"
+        ),
         learning_rate=learning_rate,
         **arrays,
     )
@@ -1138,7 +1141,7 @@ def check_document_size(size: int, what: str) -> None:
     """Raise ``ValueError`` if a document of ``size`` bytes exceeds ``MAX_DOCUMENT_BYTES``."""
     if size > MAX_DOCUMENT_BYTES:
         raise ValueError(
-            f"the {what} file is larger than {MAX_DOCUMENT_BYTES:,} bytes (128 MiB, "
+            f"the {what} is larger than {MAX_DOCUMENT_BYTES:,} bytes (128 MiB, "
             "twolayer.vectors.MAX_DOCUMENT_BYTES), the most that is read; the frozen suite's is "
             "about 55 MB"
         )
