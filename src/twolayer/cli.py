@@ -216,7 +216,8 @@ def _build_parser() -> _Parser:
     vectors_command.add_argument(
         "--force",
         action="store_true",
-        help="replace DIR if it exists and holds nothing but an earlier suite's files",
+        help="replace DIR if it holds an earlier suite, every file as its SHA256SUMS lists it "
+        "(never a symbolic link, never a folder with other files)",
     )
     check = commands.add_parser(
         "check",
