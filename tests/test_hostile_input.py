@@ -197,6 +197,13 @@ ARGUMENTS: list[tuple[str, Callable[[object], object], object, type[Exception], 
         "steps must be an integer >= 0; got numpy.ndarray array(2)",
     ),
     (
+        "legacy-seed-int-of-5001-digits",
+        lambda value: legacy_init(bad(value), Dims(1, 1, 1, 1)),
+        10**5000,
+        ValueError,
+        "seed must be an integer in [0, 2**32) for RandomState; got an integer of 5001 digits",
+    ),
+    (
         "dims-a-list",
         _dims,
         [2, 3, 4, 5],
@@ -317,6 +324,12 @@ CLI_SIZES: list[tuple[str, list[str], str]] = [
         ["train", "--lr", "1e400"],
         "twolayer train: error: argument --lr: learning_rate must be a finite number >= 0; got "
         "inf (see twolayer train --help)",
+    ),
+    (
+        "train-seed-of-5000-digits",
+        ["train", "--seed", "9" * 5000],
+        "twolayer train: error: argument --seed: expected an integer in [0, 2**32), got "
+        f"'{'9' * 56}... (see twolayer train --help)",
     ),
     (
         "train-steps-of-5000-digits",

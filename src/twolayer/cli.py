@@ -40,6 +40,7 @@ from twolayer.shapes import (
     check_learning_rate,
     check_relu_grad_at_zero,
     dims_bytes,
+    shown,
     steps_bytes,
 )
 from twolayer.training import train
@@ -128,14 +129,9 @@ _relu_grad_at_zero = _argument(check_relu_grad_at_zero, float)
 
 
 def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an integer in [0, 2**32), got {text!r}"
-        ) from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {text!r:.40}")
+    value = _number(text, int)
+    if not isinstance(value, int) or not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {shown(text)}")
     return value
 
 
