@@ -11,6 +11,7 @@ import io
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -811,3 +812,27 @@ def test_a_name_of_250_bytes_is_written_with_short_temporary_names(
     status, _, err = _run(["train", *SMALL, "--steps", "1", "--save", str(saved)], capsys)
     assert (status, err) == (0, "")
     assert sorted(path.name for path in tmp_path.iterdir()) == [out.name, saved.name]
+
+
+def test_a_real_ctrl_c_during_the_renames_waits_until_the_replacement_is_whole(
+    tmp_path: Path,
+    small_suite: dict[str, bytes],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # SIGINT sent to this process as the old suite is renamed aside (to whichever of pytest's
+    # threads the system gives it): it is held back until the new suite is in place and the old
+    # one removed, and only then ends the command (130).
+    _write(tmp_path / "out", _with_manifest(OLD))
+    real_rename = os.rename
+
+    def rename(source: str | Path, target: str | Path) -> None:
+        if Path(source).name == "out":
+            os.kill(os.getpid(), signal.SIGINT)
+        real_rename(source, target)
+
+    monkeypatch.setattr(os, "rename", rename)
+    status, printed, err = _vectors(tmp_path / "out", capsys)
+    assert (status, printed, err) == (130, "", "twolayer: error: interrupted\n")
+    assert _contents(tmp_path / "out") == dict(sorted(small_suite.items()))
+    assert [path.name for path in tmp_path.iterdir()] == ["out"]  # no staging, no .old

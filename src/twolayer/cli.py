@@ -475,7 +475,7 @@ def write_directory_atomic(
                 os.fsync(file.fileno())
             os.chmod(staging / name, 0o666 & ~_umask())
         os.chmod(staging, 0o777 & ~_umask())
-        with _signals_held():
+        with _interrupts_deferred():  # Ctrl-C lands before the renames or after the old files
             try:
                 if replacing:
                     os.rename(directory, retired)
@@ -484,11 +484,11 @@ def write_directory_atomic(
             finally:
                 if not placed and retired.is_dir() and not os.path.lexists(directory):
                     os.rename(retired, directory)  # the old output back where it was
+            if replacing:
+                _remove_retired(retired, directory, manifest)
     finally:
         if not placed and staging.is_dir():
             shutil.rmtree(staging)
-    if replacing:
-        _remove_retired(retired, directory, manifest)
 
 
 def _remove_retired(retired: Path, directory: Path, manifest: str) -> None:
@@ -508,19 +508,22 @@ def _remove_retired(retired: Path, directory: Path, manifest: str) -> None:
 
 
 @contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back while the block runs (where the platform can), so that
-    Ctrl-C lands after the renames, not between them; the handlers run once it ends."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    can_hold = hasattr(signal, "pthread_sigmask") and (
-        threading.current_thread() is threading.main_thread()
-    )
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held) if can_hold else None
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C back while the block runs, so that it lands after the renames, not between
+    them: SIGINT's handler only notes it, and the handler that was there runs once the block
+    ends. Python runs signal handlers in the main thread alone, whichever thread the signal
+    reached, so this holds in a process with threads too; elsewhere the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, _: caught.append(number))
     try:
         yield
     finally:
-        if previous is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        signal.signal(signal.SIGINT, previous)
+        if caught and callable(previous):
+            previous(signal.SIGINT, None)  # Python's default raises KeyboardInterrupt here
 
 
 def _umask() -> int:
