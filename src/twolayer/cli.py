@@ -566,7 +566,7 @@ def check_plot_png(report: object) -> bytes:
         axes.set_ylabel("worst |computed - exact| / bound")
         verdict = "conforms" if report.conforms else "does NOT conform"
         axes.set_title(
-            f"{report.implementation}: {verdict} ({report.arithmetic}, relu'(0) = "
+            f"{terminal_text(report.implementation)}: {verdict} ({report.arithmetic}, relu'(0) = "
             f"{report.relu_grad_at_zero:g})"
         )
         axes.grid(True, which="major", alpha=0.3)
