@@ -2,8 +2,9 @@
 
 Exit status: 0 on success, 1 on a failed check, 2 on a usage error (a bad flag or value, a file
 that exists without ``--force``), 141 when the reader of standard output went away (``twolayer
-train | head -1``: 128 + SIGPIPE, as a shell reports a program that the signal ended), quietly.
-Every error is one line on stderr, never a traceback.
+train | head -1``: 128 + SIGPIPE, as a shell reports a program that the signal ended), quietly,
+and 130 on Ctrl-C (128 + SIGINT), with one line. Every error is one line on stderr, never a
+traceback, with what a file or an implementation named escaped (``terminal_text``).
 """
 
 import argparse
@@ -14,28 +15,65 @@ import io
 import json
 import math
 import os
+import re
 import shutil
+import signal
+import stat
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import NoReturn, Protocol, runtime_checkable
+from typing import NoReturn, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
 from twolayer import SEED_DIMS, SEED_LEARNING_RATE, SEED_STEPS, __version__
 from twolayer.network import init_data, init_params, legacy_init
-from twolayer.shapes import RELU_GRAD_AT_ZERO_CHOICES, Dims, Params
+from twolayer.shapes import (
+    Dims,
+    Params,
+    check_bytes,
+    check_count,
+    check_learning_rate,
+    check_relu_grad_at_zero,
+    dims_bytes,
+    shown,
+    steps_bytes,
+)
 from twolayer.training import train
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
 EXIT_CLOSED_PIPE = 128 + 13  # 128 + SIGPIPE (13 on every POSIX system), as a shell reports it
+EXIT_INTERRUPTED = 128 + 2  # 128 + SIGINT (2): Ctrl-C, as a shell reports it
 PROGRESS_AFTER_S = 1.0  # a check quicker than this shows no progress at all
 PROGRESS_EVERY_S = 0.1  # redraws at most this often: a terminal is slow to write to
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def terminal_text(text: str) -> str:
+    """``text`` with every character that a terminal would act on, or that cannot be encoded,
+    escaped as ``\\x1b`` or ``\\ud800``: newlines and tabs stay.
+
+    What a file or an implementation names (a results file's ``implementation``, a path) reaches
+    the terminal through here, so that ``ESC [2J`` is shown, not obeyed, and a lone surrogate
+    is shown, not a codec error.
+
+    >>> terminal_text("name\\x1b[2J\\ud800")
+    'name\\\\x1b[2J\\\\ud800'
+    """
+    return _CONTROL.sub(lambda found: f"\\{_escape(found.group())}", text)
+
+
+def _escape(character: str) -> str:
+    code = ord(character)
+    return f"x{code:02x}" if code < 0x100 else f"u{code:04x}"
 
 
 class UsageError(Exception):
@@ -53,55 +91,47 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)", prog=self.prog)
 
 
-def _positive_int(text: str) -> int:
+_Checked = TypeVar("_Checked")
+
+
+def _number(text: str, kind: Callable[[str], object]) -> object:
+    """The number that ``text`` spells, or ``text`` itself for the check to refuse by its type."""
     try:
-        value = int(text)
+        return kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
+        return text
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
+def _argument(
+    check: Callable[[object], _Checked], kind: Callable[[str], object]
+) -> Callable[[str], _Checked]:
+    """An argparse type made of ``twolayer.shapes``' own check: the API's words, on one line.
+
+    ``--batch 0`` reads ``argument --batch: dims.batch must be an integer >= 1; got 0``, the
+    message that ``init_params`` gives for a ``Dims`` with ``batch=0``.
+    """
+
+    def parse(text: str) -> _Checked:
+        try:
+            return check(_number(text, kind))
+        except (TypeError, ValueError) as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return parse
 
 
-def _learning_rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return value
+def _count(name: str, minimum: int) -> Callable[[str], int]:
+    return _argument(lambda value: check_count(name, value, minimum), int)
+
+
+_learning_rate = _argument(check_learning_rate, float)
+_relu_grad_at_zero = _argument(check_relu_grad_at_zero, float)
 
 
 def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an integer in [0, 2**32), got {text!r}"
-        ) from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {text!r}")
-    return value
-
-
-def _relu_grad_at_zero(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if value not in RELU_GRAD_AT_ZERO_CHOICES:
-        raise argparse.ArgumentTypeError(f"expected one of 0, 0.5, 1, got {text!r}")
+    value = _number(text, int)
+    if not isinstance(value, int) or not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {shown(text)}")
     return value
 
 
@@ -121,20 +151,23 @@ def _build_parser() -> _Parser:
             "100, 10), lr 1e-6, 500 steps, seed 0."
         ),
     )
-    run.add_argument("--batch", type=_positive_int, default=SEED_DIMS.batch, help="N (default 64)")
-    run.add_argument(
-        "--d-in", type=_positive_int, default=SEED_DIMS.d_in, help="D_in (default 1000)"
-    )
-    run.add_argument(
-        "--hidden", type=_positive_int, default=SEED_DIMS.hidden, help="H (default 100)"
-    )
-    run.add_argument(
-        "--d-out", type=_positive_int, default=SEED_DIMS.d_out, help="D_out (default 10)"
-    )
+    for flag, axis, seed_name in (
+        ("--batch", "batch", "N"),
+        ("--d-in", "d_in", "D_in"),
+        ("--hidden", "hidden", "H"),
+        ("--d-out", "d_out", "D_out"),
+    ):
+        default = getattr(SEED_DIMS, axis)
+        run.add_argument(
+            flag,
+            type=_count(f"dims.{axis}", 1),
+            default=default,
+            help=f"{seed_name} (default {default})",
+        )
     run.add_argument("--lr", type=_learning_rate, default=SEED_LEARNING_RATE, help="default 1e-6")
-    run.add_argument("--steps", type=_count, default=SEED_STEPS, help="default 500")
+    run.add_argument("--steps", type=_count("steps", 0), default=SEED_STEPS, help="default 500")
     run.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
-    run.add_argument("--print-every", type=_positive_int, default=10, help="default 10")
+    run.add_argument("--print-every", type=_count("print_every", 1), default=10, help="default 10")
     run.add_argument(
         "--relu-grad-at-zero",
         type=_relu_grad_at_zero,
@@ -179,7 +212,8 @@ def _build_parser() -> _Parser:
     vectors_command.add_argument(
         "--force",
         action="store_true",
-        help="replace DIR if it exists and holds nothing but an earlier suite's files",
+        help="replace DIR if it holds an earlier suite, every file as its SHA256SUMS lists it "
+        "(never a symbolic link, never a folder with other files)",
     )
     check = commands.add_parser(
         "check",
@@ -234,14 +268,14 @@ def _build_parser() -> _Parser:
     )
     check.add_argument(
         "--max-examples",
-        type=_positive_int,
+        type=_count("max_examples", 1),
         default=200,
         help="with --impl or --train: how many drawn cases or trajectories after the frozen "
         "ones (default 200)",
     )
     check.add_argument(
         "--steps",
-        type=_positive_int,
+        type=_count("steps", 1),
         metavar="N",
         help="with --train: the most updates of a drawn trajectory (default 4)",
     )
@@ -284,7 +318,7 @@ def write_atomic(path: Path, data: bytes, *, force: bool) -> None:
     appeared in the meantime.
     """
     check_writable(path, force=force)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=_TEMPORARY_PREFIX, suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 is for secrets; these are results
         with os.fdopen(fd, "wb") as file:
@@ -341,31 +375,98 @@ def loss_plot_png(losses: Sequence[float], title: str) -> bytes:
     return buffer.getvalue()
 
 
-def write_directory_atomic(directory: Path, files: dict[str, bytes], *, force: bool) -> None:
+_TEMPORARY_PREFIX = ".twolayer-"  # short whatever the target's name: a name has at most 255 bytes
+_MANIFEST_MAX_BYTES = 2**16  # a manifest lists a handful of files; more is not one of ours
+_MANIFEST_LINE = re.compile(r"([0-9a-f]{64})  ([^/\x00\n]+)")
+
+
+def check_replaceable(directory: Path, *, force: bool, manifest: str) -> bool:
+    """Whether ``directory`` exists and may be replaced; raise ``UsageError`` if it may not.
+
+    It may be replaced only with ``force``, only if it is a real directory (not a symbolic link,
+    which is never followed into deleting), and only if it holds what this project wrote: a
+    ``manifest`` file (``sha256  name`` lines) that lists every other entry, each a regular file
+    with that sha256, and nothing else. Names alone prove nothing: a user's folder named like a
+    suite's file is refused.
+    """
+    if directory.is_symlink():
+        raise UsageError(
+            f"{_shown_path(directory)} is a symbolic link; refusing to replace it (give the "
+            "directory it points to, or remove the link)"
+        )
+    if not directory.exists():
+        return False
+    if not directory.is_dir():
+        raise UsageError(f"{_shown_path(directory)} exists and is not a directory")
+    if not force:
+        raise UsageError(f"{_shown_path(directory)} exists; pass --force to replace it")
+    problem = _foreign(directory, manifest)
+    if problem is not None:
+        raise UsageError(
+            f"{_shown_path(directory)} does not hold only a suite that twolayer wrote ({problem}); "
+            "refusing to replace it"
+        )
+    return True
+
+
+def _foreign(directory: Path, manifest: str) -> str | None:
+    """What in ``directory`` its ``manifest`` does not vouch for, or None if it vouches for all."""
+    listed = _listed_files(directory, manifest)
+    if isinstance(listed, str):
+        return listed
+    with os.scandir(directory) as entries:
+        found = {entry.name: entry for entry in entries}
+    strangers = sorted(set(found) - set(listed) - {manifest})
+    if strangers:
+        return f"not listed in its {manifest}: {terminal_text(', '.join(strangers))[:200]}"
+    for name, digest in listed.items():
+        entry = found.get(name)
+        if entry is None:
+            return f"{terminal_text(name)} is listed in its {manifest} but absent"
+        if not entry.is_file(follow_symlinks=False):
+            return f"{terminal_text(name)} is not a regular file"
+        with open(entry.path, "rb") as file:
+            if hashlib.file_digest(file, "sha256").hexdigest() != digest:
+                return f"{terminal_text(name)} differs from its sha256 in {manifest}"
+    return None
+
+
+def _listed_files(directory: Path, manifest: str) -> dict[str, str] | str:
+    """The names and sha256 that ``directory``'s manifest lists, or what is wrong with it."""
+    path = directory / manifest
+    if not path.is_file() or path.is_symlink():
+        return f"no {manifest} file"
+    with open(path, "rb") as file:
+        data = file.read(_MANIFEST_MAX_BYTES + 1)
+    lines = data.decode("utf-8", "replace").splitlines()
+    matched = [_MANIFEST_LINE.fullmatch(line) for line in lines]
+    if len(data) > _MANIFEST_MAX_BYTES or not lines or None in matched:
+        return f"{manifest} is not a list of sha256 sums"
+    listed = {found.group(2): found.group(1) for found in matched if found is not None}
+    if {".", "..", manifest} & set(listed):
+        return f"{manifest} lists a name that no suite file has"
+    return listed
+
+
+def write_directory_atomic(
+    directory: Path, files: dict[str, bytes], *, force: bool, manifest: str
+) -> None:
     """Create ``directory`` holding ``files`` (name -> bytes), whole or not at all.
 
-    The files are written into a temporary directory beside it, flushed, and the directory
-    takes its name in one rename. With ``force``, an existing directory is replaced, but only
-    if it holds nothing but files of the same names (so that a typo cannot delete a home
-    directory).
+    The files are written into a temporary directory beside it and flushed, and the directory
+    takes its name in one rename. With ``force``, an existing directory is replaced if
+    ``check_replaceable`` allows it (what this project wrote, by the sha256 sums in its
+    ``manifest``): it is renamed aside, the new one renamed in, and only then are the old files
+    removed, each by the name that the manifest lists. If the new directory cannot be put in
+    place, whatever the reason (an error, Ctrl-C between the two renames), the old one is put
+    back. The temporary names are short, whatever ``directory``'s name.
     """
-    if directory.exists():
-        if not directory.is_dir():
-            raise UsageError(f"{directory} exists and is not a directory")
-        if not force:
-            raise UsageError(f"{directory} exists; pass --force to replace it")
-        strangers = sorted(p.name for p in directory.iterdir() if p.name not in files)
-        if strangers:
-            raise UsageError(
-                f"{directory} holds files that are not part of the suite ({', '.join(strangers)}); "
-                "refusing to replace it"
-            )
+    replacing = check_replaceable(directory, force=force, manifest=manifest)
     if not directory.parent.is_dir():
-        raise UsageError(f"{directory.parent} is not a directory")
-    staging = Path(
-        tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.", suffix=".tmp")
-    )
+        raise UsageError(f"{_shown_path(directory.parent)} is not a directory")
+    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=_TEMPORARY_PREFIX, suffix=".tmp"))
     retired = staging.with_suffix(".old")
+    placed = False
     try:
         for name, data in files.items():
             with open(staging / name, "xb") as file:
@@ -374,13 +475,55 @@ def write_directory_atomic(directory: Path, files: dict[str, bytes], *, force: b
                 os.fsync(file.fileno())
             os.chmod(staging / name, 0o666 & ~_umask())
         os.chmod(staging, 0o777 & ~_umask())
-        if directory.exists():
-            os.rename(directory, retired)
-        os.rename(staging, directory)
+        with _interrupts_deferred():  # Ctrl-C lands before the renames or after the old files
+            try:
+                if replacing:
+                    os.rename(directory, retired)
+                os.rename(staging, directory)
+                placed = True
+            finally:
+                if not placed and retired.is_dir() and not os.path.lexists(directory):
+                    os.rename(retired, directory)  # the old output back where it was
+            if replacing:
+                _remove_retired(retired, directory, manifest)
     finally:
-        for leftover in (staging, retired):
-            if leftover.exists():
-                shutil.rmtree(leftover)
+        if not placed and staging.is_dir():
+            shutil.rmtree(staging)
+
+
+def _remove_retired(retired: Path, directory: Path, manifest: str) -> None:
+    """Remove the earlier output, renamed aside, file by file as its manifest lists them."""
+    listed = _listed_files(retired, manifest)
+    names = [*listed, manifest] if isinstance(listed, dict) else []
+    try:
+        for name in names:
+            if (retired / name).is_file() and not (retired / name).is_symlink():
+                os.unlink(retired / name)
+        os.rmdir(retired)
+    except OSError as error:
+        raise UsageError(
+            f"{_shown_path(directory)} holds the new suite, but the earlier one, moved to "
+            f"{_shown_path(retired)}, could not be removed: {error.strerror}"
+        ) from None
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C back while the block runs, so that it lands after the renames, not between
+    them: SIGINT's handler only notes it, and the handler that was there runs once the block
+    ends. Python runs signal handlers in the main thread alone, whichever thread the signal
+    reached, so this holds in a process with threads too; elsewhere the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, _: caught.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught and callable(previous):
+            previous(signal.SIGINT, None)  # Python's default raises KeyboardInterrupt here
 
 
 def _umask() -> int:
@@ -423,7 +566,7 @@ def check_plot_png(report: object) -> bytes:
         axes.set_ylabel("worst |computed - exact| / bound")
         verdict = "conforms" if report.conforms else "does NOT conform"
         axes.set_title(
-            f"{report.implementation}: {verdict} ({report.arithmetic}, relu'(0) = "
+            f"{terminal_text(report.implementation)}: {verdict} ({report.arithmetic}, relu'(0) = "
             f"{report.relu_grad_at_zero:g})"
         )
         axes.grid(True, which="major", alpha=0.3)
@@ -459,6 +602,16 @@ def _json_float(value: float) -> float | str:
 
 def _train(args: argparse.Namespace) -> int:
     dims = Dims(args.batch, args.d_in, args.hidden, args.d_out)
+    # Sizes are judged before any array is made: a typo must not allocate terabytes.
+    sizes = f"--batch {dims.batch} --d-in {dims.d_in} --hidden {dims.hidden} --d-out {dims.d_out}"
+    try:
+        check_bytes(f"--steps {args.steps}", steps_bytes(args.steps))
+        check_bytes(sizes, dims_bytes(dims))
+        check_bytes(
+            f"{sizes} with --steps {args.steps}", dims_bytes(dims) + steps_bytes(args.steps)
+        )
+    except ValueError as error:
+        raise UsageError(str(error), prog="twolayer train") from None
     for path in (args.save, args.plot):
         if path is not None:
             check_writable(path, force=args.force)  # fail before the work, not after it
@@ -507,20 +660,45 @@ def _train(args: argparse.Namespace) -> int:
 def _vectors(args: argparse.Namespace) -> int:
     from twolayer import vectors  # noqa: PLC0415 (exact arithmetic: loaded only when asked for)
 
-    if args.out.exists() and not args.force:  # fail before the work (about a minute)
-        raise UsageError(f"{args.out} exists; pass --force to replace it")
+    # Judged before the work (about a minute), and again when the new suite is put in place.
+    check_replaceable(args.out, force=args.force, manifest=vectors.MANIFEST_FILE)
     files = vectors.suite_files()
-    write_directory_atomic(args.out, files, force=args.force)
+    write_directory_atomic(args.out, files, force=args.force, manifest=vectors.MANIFEST_FILE)
     for name, data in files.items():
-        print(f"{hashlib.sha256(data).hexdigest()}  {len(data):>10} bytes  {args.out / name}")
+        where = terminal_text(str(args.out / name))
+        print(f"{hashlib.sha256(data).hexdigest()}  {len(data):>10} bytes  {where}")
     return EXIT_OK
 
 
 def _read(path: Path, what: str) -> bytes:
+    """The bytes of ``path``, at most ``MAX_DOCUMENT_BYTES`` of them, or ``UsageError``.
+
+    A file's size is checked before it is read; a pipe or a device (``/dev/stdin``, an endless
+    stream) is read up to one byte past the limit and no further.
+    """
+    from twolayer.vectors import MAX_DOCUMENT_BYTES, check_document_size  # noqa: PLC0415
+
     try:
-        return path.read_bytes()
+        with open(path, "rb") as file:
+            status = os.fstat(file.fileno())
+            if stat.S_ISDIR(status.st_mode):
+                raise UsageError(f"the {what} {_shown_path(path)} is a directory, not a file")
+            if stat.S_ISREG(status.st_mode):
+                check_document_size(status.st_size, f"{what} file")
+            data = file.read(MAX_DOCUMENT_BYTES + 1)
     except OSError as error:
-        raise UsageError(f"cannot read the {what} {path}: {error.strerror}") from None
+        raise UsageError(f"cannot read the {what} {_shown_path(path)}: {error.strerror}") from None
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    try:
+        check_document_size(len(data), f"{what} file")
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    return data
+
+
+def _shown_path(path: Path) -> str:
+    return terminal_text(str(path))
 
 
 def _conformance(*, draws: bool) -> ModuleType:
@@ -630,7 +808,8 @@ def _check(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(conformance.report_document(reports), indent=2, allow_nan=False))
     else:
-        print("\n".join(conformance.format_report(report) for report in reports))
+        text = "\n".join(conformance.format_report(report) for report in reports)
+        print(terminal_text(text))
     if args.plot is not None:
         write_atomic(args.plot, check_plot_png(reports[0]), force=args.force)
     return EXIT_OK if all(report.conforms for report in reports) else EXIT_CHECK_FAILED
@@ -648,9 +827,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``twolayer`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
-    parser = _build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = _build_parser().parse_args(argv)
         status = _run(args)
         sys.stdout.flush()  # here, not at exit: a closed pipe is then caught below
         return status
@@ -661,8 +839,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
         return EXIT_CLOSED_PIPE
+    except KeyboardInterrupt:
+        # Ctrl-C: one line and the status a shell gives a program that SIGINT ended. Files are
+        # written whole or not at all (write_atomic, write_directory_atomic), so none is half.
+        _error_line("twolayer", "interrupted")
+        return EXIT_INTERRUPTED
     except UsageError as error:
-        print(f"{error.prog}: error: {error}", file=sys.stderr)
+        _error_line(error.prog, str(error))
+    except MemoryError:
+        _error_line("twolayer", "out of memory: the sizes asked for do not fit in this machine")
     except (ValueError, TypeError, OSError) as error:
-        print(f"twolayer: error: {error}", file=sys.stderr)
+        _error_line("twolayer", str(error))
     return EXIT_USAGE
+
+
+def _error_line(prog: str, message: str) -> None:
+    """Write ``prog: error: message`` as one line on stderr, escaped for the terminal."""
+    first = message.splitlines()[0] if message else ""
+    with contextlib.suppress(OSError, ValueError):  # stderr itself may be closed
+        print(f"{prog}: error: {terminal_text(first)}", file=sys.stderr, flush=True)

@@ -158,7 +158,9 @@ class ConformanceReport(NamedTuple):
     lacked one), each of these cases is judged again under the other tie conventions, and the
     conventions under which all of them conform are listed (``(0.0,)`` for ``torch.relu``'s
     ``relu'(0) = 0``). It never changes ``conforms``: the implementation was judged under the
-    convention it claims. Empty otherwise, and for results files.
+    convention it claims. For a results file, every failing case (or trajectory) is judged
+    again, its outputs as the file gives them, against the other conventions' exact values and
+    bounds; the report still shows the first. Empty otherwise.
     """
 
     conforms: bool
@@ -902,6 +904,11 @@ class _Tally:
     def report(
         self, judge: _Judge, skipped: int, order: tuple[str, ...] = OUTPUTS
     ) -> ConformanceReport:
+        if not self.done():  # "conforms" on nothing judged would be a verdict on nothing
+            raise ValueError(
+                f"nothing was judged: no case applies to {judge.arithmetic} ({skipped} skipped: "
+                "off its grid or range) and none was drawn; a verdict needs at least one case"
+            )
         return ConformanceReport(
             conforms=not self.failures,
             implementation=judge.implementation,
@@ -2117,6 +2124,7 @@ def check_results(
         ValueError: either document is malformed, or the results do not match the suite's cases
             (an unknown id, a missing case, a shape that disagrees); the message says which.
     """
+    suite_document, results_document = _documents(suite_document, results_document)
     arithmetic = _check_arithmetic(arithmetic)
     rule = check_relu_grad_at_zero(relu_grad_at_zero)
     results = load_results(results_document)
@@ -2126,6 +2134,21 @@ def check_results(
             "with check_trajectory_results (twolayer check --results judges either)"
         )
     return _judge_step_results(results, _suite_cases(suite_document), arithmetic, rule)
+
+
+def _documents(suite_document: object, results_document: object) -> tuple[bytes | None, bytes]:
+    """Both documents as given, if each is bytes (the suite's may be None); else ``TypeError``."""
+    if suite_document is not None and not isinstance(suite_document, bytes):
+        raise TypeError(
+            "suite_document must be None or the bytes of a suite's JSON file (such as "
+            f"Path(...).read_bytes()); got {type(suite_document).__qualname__}"
+        )
+    if not isinstance(results_document, bytes):
+        raise TypeError(
+            "results_document must be the bytes of a results JSON file (such as "
+            f"Path(...).read_bytes()); got {type(results_document).__qualname__}"
+        )
+    return suite_document, results_document
 
 
 def _suite_cases(suite_document: bytes | None) -> tuple[CaseInputs, ...]:
@@ -2146,6 +2169,11 @@ def _judge_step_results(
             "results for another suite, or another version of it"
         )
     applicable = [case for case in cases if applies(case, arithmetic)]
+    if not applicable:
+        raise ValueError(
+            f"nothing to judge: none of the suite's {len(cases)} case(s) applies to {arithmetic} "
+            "(inputs on its grid, values within its range); a verdict needs at least one case"
+        )
     missing = [case.id for case in applicable if case.id not in results.outputs]
     if missing:
         raise ValueError(
@@ -2158,16 +2186,35 @@ def _judge_step_results(
     references = {reference.case.id: reference for reference in known}
     judge = _Judge(None, results.implementation, arithmetic, rule)
     tally = _Tally()
-    first_failure: Failure | None = None
+    failures: list[tuple[Failure, CaseInputs]] = []
     for case in applicable:
         reference = references[case.id]
         verdict = _judge_read(judge, reference, results.outputs[case.id], [])
         tally.add(reference.label, verdict, "frozen")
-        if first_failure is None and verdict.failure is not None:
-            first_failure = verdict.failure
-    if first_failure is not None:
-        tally.failures.append(first_failure)
+        if verdict.failure is not None:
+            failures.append((verdict.failure, case))
+    if failures:
+        failing = [(case, results.outputs[case.id]) for _, case in failures]
+        tally.record(failures[0][0], _results_rejudge(judge, failing))
     return tally.report(judge, len(cases) - len(applicable))
+
+
+def _results_rejudge(
+    judge: _Judge, failing: list[tuple[CaseInputs, Mapping[str, NDArray[np.float64]]]]
+) -> Callable[[float], bool]:
+    """Whether every failing case of a results file conforms under another tie convention:
+    the file's outputs judged again against the exact values and bounds of that convention."""
+
+    def conforms(rule: float) -> bool:
+        under = judge._replace(relu_grad_at_zero=rule)
+        references, _ = _frozen_references([case for case, _ in failing], judge.arithmetic, rule)
+        by_id = {reference.case.id: reference for reference in references}
+        return all(
+            case.id in by_id and _judge_read(under, by_id[case.id], outputs, []).failure is None
+            for case, outputs in failing
+        )
+
+    return conforms
 
 
 def results_document(
@@ -2285,6 +2332,11 @@ def _judge_trajectory_results(
         )
     chosen = [(by_id[case_id], steps) for case_id, steps in TRAINING_CASES]
     applicable = [(case, steps) for case, steps in chosen if applies(case, arithmetic)]
+    if not applicable:
+        raise ValueError(
+            f"nothing to judge: none of the frozen trajectories applies to {arithmetic}; a "
+            "verdict needs at least one trajectory"
+        )
     for case, steps in chosen:
         if case.id in results.trajectories:
             _check_trajectory_shapes(case, steps, results.trajectories[case.id])
@@ -2296,7 +2348,7 @@ def _judge_trajectory_results(
         )
     judge = _TrainJudge(None, results.implementation, arithmetic, rule)
     tally = _TrainingTally()
-    first_failure: Failure | None = None
+    failures: list[tuple[Failure, CaseInputs, int]] = []
     for case, steps in applicable:
         label = f"case {case.id}"
         verdict = _judge_transitions(judge, case, steps, label, results.trajectories[case.id])
@@ -2304,12 +2356,30 @@ def _judge_trajectory_results(
         if failure is not None:
             failure = failure._replace(snippet=_trajectory_results_snippet(judge, case, steps))
             verdict = verdict._replace(verdict=verdict.verdict._replace(failure=failure))
+            failures.append((failure, case, steps))
         tally.add_trajectory(label, verdict, "frozen")
-        if first_failure is None and failure is not None:
-            first_failure = failure
-    if first_failure is not None:
-        tally.failures.append(first_failure)
+    if failures:
+        failing = [(case, steps) for _, case, steps in failures]
+        tally.record(failures[0][0], _trajectory_results_rejudge(judge, results, failing))
     return tally.training_report(judge, len(chosen) - len(applicable))
+
+
+def _trajectory_results_rejudge(
+    judge: _TrainJudge, results: Results, failing: list[tuple[CaseInputs, int]]
+) -> Callable[[float], bool]:
+    """Whether every failing trajectory of a results file conforms under another convention."""
+
+    def conforms(rule: float) -> bool:
+        under = judge._replace(relu_grad_at_zero=rule)
+        return all(
+            _judge_transitions(
+                under, case, steps, f"case {case.id}", results.trajectories[case.id]
+            ).verdict.failure
+            is None
+            for case, steps in failing
+        )
+
+    return conforms
 
 
 def check_trajectory_results(
@@ -2342,6 +2412,7 @@ def check_trajectory_results(
             not match the frozen ones (an unknown id, a missing trajectory, another number of
             steps, a shape that disagrees); the message says which.
     """
+    suite_document, results_document = _documents(suite_document, results_document)
     arithmetic = _check_arithmetic(arithmetic)
     rule = check_relu_grad_at_zero(relu_grad_at_zero)
     results = load_results(results_document)
@@ -2368,6 +2439,7 @@ def check_results_file(
     Raises:
         ValueError: as ``check_results`` and ``check_trajectory_results``.
     """
+    suite_document, results_document = _documents(suite_document, results_document)
     arithmetic = _check_arithmetic(arithmetic)
     rule = check_relu_grad_at_zero(relu_grad_at_zero)
     results = load_results(results_document)

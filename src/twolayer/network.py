@@ -29,6 +29,7 @@ from twolayer.shapes import (
     check_relu_grad_at_zero,
     check_rng,
     frozen,
+    shown,
 )
 
 
@@ -95,7 +96,9 @@ def legacy_init(seed: int, dims: Dims) -> tuple[X, Y, Params]:
     dims = check_dims(dims)
     value: object = seed  # callers without a type checker pass anything
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**32:
-        raise ValueError(f"seed must be an integer in [0, 2**32) for RandomState; got {seed!r}")
+        raise ValueError(
+            f"seed must be an integer in [0, 2**32) for RandomState; got {shown(value)}"
+        )
     state = np.random.RandomState(seed)
     x = state.randn(dims.batch, dims.d_in)
     y = state.randn(dims.batch, dims.d_out)

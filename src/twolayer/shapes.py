@@ -180,47 +180,180 @@ def check_params(params: object, sizes: Sizes, name: str = "params") -> Params:
     return Params(w1, w2)
 
 
-def check_relu_grad_at_zero(value: object) -> float:
-    """Return ``value`` as a float if it is 0, 0.5 or 1; else raise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"relu_grad_at_zero must be one of 0, 0.5, 1; got {type(value).__qualname__} {value!r}"
-        )
-    if float(value) not in RELU_GRAD_AT_ZERO_CHOICES:
-        raise ValueError(f"relu_grad_at_zero must be one of 0, 0.5, 1; got {value!r}")
-    return float(value)
+def shown(value: object, limit: int = 60) -> str:
+    r"""``repr(value)`` for a message: at most ``limit`` characters, never raising, never raw.
+
+    A hostile argument must not turn its own error message into another error: an integer of
+    more than 4,300 digits has no ``repr`` under Python's default limit, and an object's
+    ``__repr__`` may raise or hold terminal control characters, which are escaped here.
+
+    >>> shown(10**5000)
+    'an integer of 5001 digits'
+    >>> shown("\x1b[2J")
+    "'\\x1b[2J'"
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**limit:
+        digits = len(str(abs(value))) if value.bit_length() < 14_000 else _digits(value)
+        return f"an integer of {digits} digits"
+    try:
+        text = repr(value)
+    except Exception:  # any __repr__ may raise (an int of 5,000 digits in a tuple); no message may
+        text = f"<{_type_name(value)} object>"
+    text = text.encode("ascii", "backslashreplace").decode("ascii")
+    text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def check_learning_rate(value: object) -> float:
-    """Return ``value`` as a float if it is a finite real number >= 0; else raise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"learning_rate must be a real number >= 0; got {type(value).__qualname__} {value!r}"
-        )
-    rate = float(value)
+def _digits(value: int) -> int:
+    # len(str(value)) is refused beyond 4,300 digits; the bit length gives the count exactly
+    # up to the rare power of ten that it rounds across, which a message can bear.
+    return int(abs(value).bit_length() * math.log10(2)) + 1
+
+
+def _problem(name: str, what: str, value: object) -> str:
+    return f"{name} must be {what}; got {_type_name(value)} {shown(value)}"
+
+
+def check_relu_grad_at_zero(value: object, name: str = "relu_grad_at_zero") -> float:
+    """Return ``value`` as a float if it is 0, 0.5 or 1; else raise.
+
+    Any real number is read, numpy's included; a bool, a string or an array is not.
+
+    Raises:
+        TypeError: ``value`` is not a real number.
+        ValueError: it is not 0, 0.5 or 1 (an integer too large for a float included).
+    """
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise TypeError(_problem(name, "one of 0, 0.5, 1", value))
+    try:
+        rule = float(value)
+    except (OverflowError, ValueError):
+        rule = math.nan
+    if rule not in RELU_GRAD_AT_ZERO_CHOICES:
+        raise ValueError(f"{name} must be one of 0, 0.5, 1; got {shown(value)}")
+    return rule
+
+
+def check_learning_rate(value: object, name: str = "learning_rate") -> float:
+    """Return ``value`` as a float if it is a finite real number >= 0; else raise.
+
+    Raises:
+        TypeError: ``value`` is not a real number (a bool, a string, an array).
+        ValueError: it is negative, NaN, infinite, or an integer too large for a float.
+    """
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise TypeError(_problem(name, "a real number >= 0", value))
+    try:
+        rate = float(value)
+    except (OverflowError, ValueError):
+        rate = math.inf
     if not math.isfinite(rate) or rate < 0:
-        raise ValueError(f"learning_rate must be a finite number >= 0; got {value!r}")
+        raise ValueError(f"{name} must be a finite number >= 0; got {shown(value)}")
     return rate
 
 
 def check_count(name: str, value: object, minimum: int) -> int:
-    """Return ``value`` if it is an integer >= ``minimum`` (a bool is not); else raise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(
-            f"{name} must be an integer >= {minimum}; got {type(value).__qualname__} {value!r}"
-        )
+    """Return ``value`` if it is an integer >= ``minimum`` (a bool is not); else raise.
+
+    Raises:
+        TypeError: ``value`` is not an integer (numpy's integers are).
+        ValueError: it is below ``minimum``.
+    """
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
+        raise TypeError(_problem(name, f"an integer >= {minimum}", value))
     if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {shown(value)}")
     return int(value)
 
 
+MAX_BYTES = 2**34
+"""The most memory, in bytes, that one call may ask for: 16 GiB.
+
+Sizes and step counts are checked against it before any array is made, from an estimate of the
+float64 arrays that the call holds at once (``dims_bytes``, ``steps_bytes``), so that a typo
+such as ``--batch 10000000`` is a one-line error that names the argument, not a ``MemoryError``
+after minutes or numpy's "Maximum allowed dimension exceeded". The seed's dims need about 1 MB.
+"""
+
+_FLOAT64_BYTES = 8
+
+
+def dims_bytes(dims: Dims) -> int:
+    """Estimate the bytes of the float64 arrays that one step at ``dims`` holds at once.
+
+    ``x``, ``y``; ``w1``, ``w2``, their gradients and the next weights; ``h``, ``h_relu``,
+    ``grad_h_relu``, ``grad_h``; ``y_pred`` and ``grad_y_pred``.
+    """
+    batch, d_in, hidden, d_out = dims
+    entries = (
+        batch * d_in
+        + batch * d_out
+        + 3 * (d_in * hidden + hidden * d_out)
+        + 4 * batch * hidden
+        + 2 * batch * d_out
+    )
+    return _FLOAT64_BYTES * entries
+
+
+def steps_bytes(steps: int) -> int:
+    """The bytes of ``train``'s ``losses``: one float64 a step."""
+    return _FLOAT64_BYTES * steps
+
+
+def check_bytes(what: str, needed: int) -> None:
+    """Raise ``ValueError`` if ``needed`` bytes exceed ``MAX_BYTES``; ``what`` names the cause.
+
+    >>> check_bytes("steps = 10**12", steps_bytes(10**12))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: steps = 10**12 needs about 8,000,000,000,000 bytes (7.28 TiB), beyond ...
+    """
+    if needed > MAX_BYTES:
+        amount = (
+            f"about {needed:,} bytes ({_binary(needed)})"
+            if needed < 10**30
+            else f"more than 10**{_digits(needed) - 1} bytes"
+        )
+        raise ValueError(
+            f"{what} needs {amount}, beyond the limit of {MAX_BYTES:,} bytes "
+            f"({_binary(MAX_BYTES)}, twolayer.shapes.MAX_BYTES)"
+        )
+
+
+def _binary(count: int) -> str:
+    """``count`` bytes in binary units, ``7.28 TiB``."""
+    units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+    if count >= 1024 ** len(units):
+        return "over 1 ZiB"
+    power = 0
+    while count >= 1024 ** (power + 1):
+        power += 1
+    return f"{count / 1024**power:.3g} {units[power]}"
+
+
 def check_dims(dims: object) -> Dims:
-    """Return ``dims`` as ``Dims`` if it holds four positive integers; else raise."""
+    """Return ``dims`` as ``Dims`` if it holds four positive integers within ``MAX_BYTES``.
+
+    Raises:
+        TypeError: ``dims`` is not four sizes, or a size is not an integer.
+        ValueError: a size is below 1, or the arrays of a step at these sizes would need more
+            than ``MAX_BYTES`` (``dims_bytes``).
+    """
     if not isinstance(dims, tuple) or len(dims) != len(AXES):
-        raise TypeError(f"dims must be twolayer.Dims(batch, d_in, hidden, d_out); got {dims!r}")
-    return Dims(
+        raise TypeError(
+            f"dims must be twolayer.Dims(batch, d_in, hidden, d_out); got {_type_name(dims)} "
+            f"{shown(dims)}"
+        )
+    checked = Dims(
         *(check_count(f"dims.{axis}", size, 1) for axis, size in zip(AXES, dims, strict=True))
     )
+    check_bytes(f"dims = {_dims_text(checked)}", dims_bytes(checked))
+    return checked
+
+
+def _dims_text(dims: Dims) -> str:
+    sizes = ", ".join(f"{axis}={shown(size, 24)}" for axis, size in zip(AXES, dims, strict=True))
+    return f"Dims({sizes})"
 
 
 def check_rng(rng: object) -> np.random.Generator:

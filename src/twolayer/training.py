@@ -18,11 +18,13 @@ from twolayer.shapes import (
     X,
     Y,
     check_array,
+    check_bytes,
     check_count,
     check_learning_rate,
     check_params,
     check_relu_grad_at_zero,
     frozen,
+    steps_bytes,
 )
 
 
@@ -72,7 +74,8 @@ def train(
         x: ``(batch, d_in)``.
         y: ``(batch, d_out)``.
         learning_rate: a finite number >= 0 (the seed's is 1e-6).
-        steps: the number of updates, an integer >= 0 (the seed's is 500).
+        steps: the number of updates, an integer >= 0 (the seed's is 500) whose losses fit in
+            ``twolayer.shapes.MAX_BYTES``.
         relu_grad_at_zero: ReLU's derivative at an exact zero: 0, 0.5 or 1 (default 1, the seed's).
 
     Returns:
@@ -91,6 +94,7 @@ def train(
     y = check_array("y", y, "batch d_out", sizes)
     rate = check_learning_rate(learning_rate)
     count = check_count("steps", steps, 0)
+    check_bytes(f"steps = {count}", steps_bytes(count))  # losses (steps,), before it is made
     rule = check_relu_grad_at_zero(relu_grad_at_zero)
     losses = np.empty(count, dtype=np.float64)
     for t in range(count):

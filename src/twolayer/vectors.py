@@ -17,7 +17,6 @@ import importlib.resources
 import io
 import json
 import math
-import numbers
 import re
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -41,7 +40,9 @@ from twolayer.shapes import (
     X,
     Y,
     check_array,
+    check_relu_grad_at_zero,
     frozen,
+    shown,
 )
 
 SCHEMA = "twolayer-vectors"
@@ -913,6 +914,13 @@ def suite_files() -> dict[str, bytes]:
 
 _MAX_AXIS = 2**31  # far beyond any real case; keeps a hostile shape's product small to check
 
+MAX_DOCUMENT_BYTES = 2**27
+"""The largest JSON document (suite or results) that the readers parse: 128 MiB.
+
+Checked before parsing: Python's JSON parser holds about ten times a document's size, so a
+hostile file could otherwise take gigabytes before it is refused. The frozen suite's JSON is
+about 55 MB, and the oracle's own results for it (steps and trajectories) about 45 MB."""
+
 
 def json_kind(value: object) -> str:
     """Name the JSON type of a parsed value, for messages."""
@@ -1047,11 +1055,12 @@ def _outputs(value: object, path: str, sizes: Sizes, *, bound: bool) -> StepOutp
 
 
 def _relu_grad_at_zero(value: object, path: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{path} must be 0, 0.5 or 1; got {json_kind(value)}")
-    if float(value) not in RELU_GRAD_AT_ZERO_CHOICES:
-        raise ValueError(f"{path} must be 0, 0.5 or 1; got {value!r}")
-    return float(value)
+    try:
+        return check_relu_grad_at_zero(value, path)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{path} must be 0, 0.5 or 1; got {json_kind(value)} {shown(value)}"
+        ) from None
 
 
 def _case(value: object, path: str, notes: Mapping[str, str]) -> VectorCase:
@@ -1082,7 +1091,9 @@ def _case(value: object, path: str, notes: Mapping[str, str]) -> VectorCase:
         id=case_id,
         comment=_string(fields["comment"], f"{path}.comment"),
         flags=flags,
-        relu_grad_at_zero=_relu_grad_at_zero(fields["relu_grad_at_zero"], path),
+        relu_grad_at_zero=_relu_grad_at_zero(
+            fields["relu_grad_at_zero"], f"{path}.relu_grad_at_zero"
+        ),
         learning_rate=learning_rate,
         **arrays,
     )
@@ -1099,6 +1110,24 @@ def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not JSON and not a finite float; write floats as float.hex")
 
 
+class _RefusedLiteralError(ValueError):
+    """A literal that is valid JSON but that no document of twolayer's holds."""
+
+
+_MAX_INTEGER_DIGITS = 400  # every float64 that is an integer has at most 309 digits
+
+
+def _integer_literal(text: str) -> int:
+    # Python refuses to convert more than 4,300 digits with a message about its own limit; a
+    # document has no use for more than a float64's 309, so longer literals are refused here.
+    if len(text.lstrip("-")) > _MAX_INTEGER_DIGITS:
+        raise _RefusedLiteralError(
+            f"an integer literal of {len(text.lstrip('-'))} digits, more than the "
+            f"{_MAX_INTEGER_DIGITS} that any float64 needs"
+        )
+    return int(text)
+
+
 def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
     result: dict[str, object] = {}
     for key, value in pairs:
@@ -1106,6 +1135,16 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
             raise ValueError(f"a JSON object has the key {key!r:.40} twice")
         result[key] = value
     return result
+
+
+def check_document_size(size: int, what: str) -> None:
+    """Raise ``ValueError`` if a document of ``size`` bytes exceeds ``MAX_DOCUMENT_BYTES``."""
+    if size > MAX_DOCUMENT_BYTES:
+        raise ValueError(
+            f"the {what} is larger than {MAX_DOCUMENT_BYTES:,} bytes (128 MiB, "
+            "twolayer.vectors.MAX_DOCUMENT_BYTES), the most that is read; the frozen suite's is "
+            "about 55 MB"
+        )
 
 
 def parse_json(data: bytes, what: str = "vector suite") -> object:
@@ -1116,16 +1155,23 @@ def parse_json(data: bytes, what: str = "vector suite") -> object:
 
     Raises:
         TypeError: ``data`` is not bytes.
-        ValueError: it is not such JSON, or nests too deeply for the parser.
+        ValueError: it is larger than ``MAX_DOCUMENT_BYTES``, is not such JSON, or nests too
+            deeply for the parser.
     """
     if not isinstance(data, bytes):
         raise TypeError(f"data must be the bytes of a {what} file; got {type(data).__qualname__}")
+    check_document_size(len(data), what)
     try:
         document: object = json.loads(
-            data, parse_constant=_reject_constant, object_pairs_hook=_unique_keys
+            data,
+            parse_constant=_reject_constant,
+            parse_int=_integer_literal,
+            object_pairs_hook=_unique_keys,
         )
     except RecursionError:
         raise ValueError(f"not a twolayer {what}: JSON nested too deeply") from None
+    except _RefusedLiteralError as error:
+        raise ValueError(f"not a twolayer {what}: it holds {error}") from None
     except ValueError as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise ValueError(f"not a twolayer {what}: not valid JSON ({error})") from None
     return document
@@ -1205,21 +1251,31 @@ def _npz_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> NDArray[np.f
     name = info.filename
     if not name.endswith(".npy") or not _NPZ_NAME.fullmatch(name.removesuffix(".npy")):
         raise ValueError(f"unexpected member {name!r:.60}: every member is case_NNNN.<field>.npy")
-    with archive.open(info) as member:
-        version = np.lib.format.read_magic(member)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(member)
-        elif version == (2, 0):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(member)
-        else:
-            raise ValueError(f"{name} is .npy format version {version}; 1.0 and 2.0 are read")
+    try:
+        with archive.open(info) as member:
+            version = np.lib.format.read_magic(member)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+            else:
+                raise ValueError(f".npy format version {version}; 1.0 and 2.0 are read")
+    except ValueError as error:  # numpy's message names no member
+        raise ValueError(f"{name}: not a readable .npy header ({error})") from None
     if dtype != np.dtype("<f8"):
         raise ValueError(
             f"{name} holds dtype {dtype}, not float64 ('<f8'); pickled Python objects and "
             "other types are refused"
         )
-    if math.prod(shape) * dtype.itemsize > info.file_size:
-        raise ValueError(f"{name} declares shape {shape}, more data than the member holds")
+    if any(size < 0 for size in shape):
+        raise ValueError(f"{name} declares shape {shown(shape, 80)}, with a negative size")
+    needed = math.prod(shape) * dtype.itemsize
+    if needed > info.file_size:
+        amount = f"{needed:,}" if needed < 10**30 else "more than 10**30"
+        raise ValueError(
+            f"{name} declares shape {shown(shape, 80)}, {amount} bytes of float64, more data than "
+            f"the {info.file_size:,} bytes that the member holds"
+        )
     with archive.open(info) as member:
         array = np.lib.format.read_array(member, allow_pickle=False)
     return frozen(np.asarray(array, dtype=np.float64))
