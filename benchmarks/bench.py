@@ -297,7 +297,8 @@ def judged_case_thunk(dims: twolayer.Dims) -> Thunk:
     p = make_problem(dims, steps=1)
     w1, w2 = p.params
     case = vectors.CaseInputs(0, "bench", (), 1.0, p.x, p.y, w1, w2, p.learning_rate)
-    judge = conformance._Judge(zoo.reference_step, "twolayer.zoo:reference_step", "float64", 1.0)
+    runner = conformance._Runner(zoo.reference_step, None)  # in this process, as the API's default
+    judge = conformance._Judge(runner, "twolayer.zoo:reference_step", "float64", 1.0)
 
     def run() -> object:
         verdict = conformance._judge_case(judge, case, conformance.DRAWN, None)
