@@ -817,7 +817,7 @@ def _failed(
     return _CaseVerdict({}, failure, moving_ties=False)
 
 
-_STOPPED = "; the judge stopped its worker process and judged no further case"
+_STOPPED = "; no further case was judged"
 
 
 def _halted(failure: Failure) -> bool:

@@ -51,8 +51,8 @@ MAX_ANSWER_BYTES = 1 << 30
 class StoppedError(Exception):
     """The worker did not answer: the call outlasted its timeout, or the process ended.
 
-    Its message completes a sentence whose subject is the call: ``"did not return within 60
-    s"``, ``"ended its process (exit status 0)"``.
+    Its message completes a sentence whose subject is the call: ``"did not return within 60 s
+    (its worker process was stopped)"``, ``"ended its process (exit status 0)"``.
     """
 
 
@@ -91,14 +91,21 @@ class Worker:
 
     def request(self, message: object) -> object:
         """Send ``message``; return the answer, read as plain builtins, or raise StoppedError."""
+        return self.receive(self.timeout, message)
+
+    def receive(self, timeout: float, message: object = None) -> object:
+        """Send ``message`` unless None; wait at most ``timeout`` seconds for the next answer."""
         connection = self._connection
         if connection is None:
             raise StoppedError("was not made: the worker process was stopped earlier")
         try:
-            connection.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
-            if not connection.poll(self.timeout):
+            if message is not None:
+                connection.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+            if not connection.poll(timeout):
                 self.close()
-                raise StoppedError(f"did not return within {self.timeout:g} s")
+                raise StoppedError(
+                    f"did not return within {timeout:g} s (its worker process was stopped)"
+                )
             data = connection.recv_bytes(MAX_ANSWER_BYTES)
             return _PlainUnpickler(io.BytesIO(data)).load()
         except StoppedError:
@@ -137,10 +144,11 @@ def _child(fd: int) -> None:
     """The body of a spawned worker: load the implementation that the first request names."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     connection = Connection(fd)
-    _, spec, what, path = pickle.loads(connection.recv_bytes())
-    sys.path[:] = path
     from twolayer import conformance  # noqa: PLC0415 (the worker needs the judge's reading)
 
+    connection.send_bytes(pickle.dumps(("started", "")))
+    _, spec, what, path = pickle.loads(connection.recv_bytes())
+    sys.path[:] = path
     try:
         function = conformance._worker_load(spec, what)
     except ValueError as error:
@@ -180,6 +188,14 @@ def spawn(spec: str, what: str, timeout: float) -> Worker:
         child.close()
     worker = Worker(Connection(parent.detach()), process.pid, process.wait, timeout)
     module = spec.partition(":")[0]
+    try:
+        # Python and the judge's own modules load before the clock of the import starts.
+        started = worker.receive(max(timeout, DEFAULT_TIMEOUT_S))
+    except StoppedError as error:
+        raise ValueError(f"cannot start a worker process for {spec}: it {error}") from None
+    if started != ("started", ""):
+        worker.close()
+        raise ValueError(f"cannot start a worker process for {spec}: it gave no answer")
     try:
         answer = worker.request(("load", spec, what, list(sys.path)))
     except StoppedError as error:
