@@ -170,6 +170,18 @@ def test_a_step_that_sleeps_forever_is_stopped_after_the_timeout(
     failed_with(result, ["step"], f"step did not return within 2 s {WORKER_STOPPED}{STOPPED}")
 
 
+def test_the_reproducer_of_a_step_that_never_returns_ends_after_the_timeout_too(
+    judge: Callable[..., Judged], capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = judge("import time\ndef step(*args):\n    time.sleep(10**6)\n", "--timeout", TIMEOUT)
+    snippet = str(result.failure()["snippet"])
+    assert "step = 'hostile:step'  # a worker process runs it" in snippet
+    exec(snippet, {})  # the judge's own snippet, run as a user would run it
+    printed = capsys.readouterr().out
+    assert printed.startswith("hostile:step: DOES NOT CONFORM")
+    assert f"step did not return within 2 s {WORKER_STOPPED}{STOPPED}" in printed
+
+
 def test_a_step_that_loops_forever_ignoring_signals_is_stopped_after_the_timeout(
     judge: Callable[..., Judged],
 ) -> None:

@@ -829,7 +829,28 @@ def _stopped(
     judge: _Judge, case: CaseInputs, label: str, blamed: tuple[str, ...], message: str
 ) -> _CaseVerdict:
     """The verdict on a case where the worker gave no answer: the judge's run ends with it."""
-    return _failed(judge, case, label, blamed, [message + _STOPPED])._replace(stopped=True)
+    return _halt(_failed(judge, case, label, blamed, [message + _STOPPED]), judge.runner)
+
+
+def _halt(verdict: _CaseVerdict, runner: "_Runner | None") -> _CaseVerdict:
+    """``verdict`` marked as the end of the run, its snippet limited by the worker's timeout."""
+    failure = verdict.failure
+    if failure is not None and runner is not None and runner.worker is not None:
+        snippet = _limited(failure.snippet, runner.worker.timeout)
+        verdict = verdict._replace(failure=failure._replace(snippet=snippet))
+    return verdict._replace(stopped=True)
+
+
+def _limited(snippet: str, timeout: float) -> str:
+    """A reproducing snippet for a call that never answered: the implementation given by name
+    (where it has one), so that a worker process runs it, and the judge's ``timeout`` passed on:
+    the snippet then ends as the judge's run did, instead of hanging."""
+    for loader in ("load_implementation", "load_training"):
+        snippet = snippet.replace(f", {loader}\n", "\n")
+        snippet = re.sub(
+            rf" = {loader}\(('[^']*')\)\n", r" = \1  # a worker process runs it\n", snippet
+        )
+    return re.sub(r"(relu_grad_at_zero=[^\n]*)\n\)", rf"\1, timeout={timeout!r}\n)", snippet)
 
 
 # -- snippets ----------------------------------------------------------------------------------
@@ -1751,8 +1772,7 @@ def _train_outputs(
         trajectory, changed = _call_train(judge, case, steps)
     except isolation.StoppedError as error:
         message = f"{prefix}train {error}{_STOPPED}"
-        stopped = _failed_training(judge, case, steps, label, blamed, [message])
-        return stopped._replace(stopped=True)
+        return _halt(_failed_training(judge, case, steps, label, blamed, [message]), judge.runner)
     if isinstance(trajectory, str):
         return _failed_training(judge, case, steps, label, blamed, [prefix + trajectory])
     return trajectory, changed
