@@ -492,6 +492,26 @@ def test_the_api_with_a_timeout_stops_a_callable_that_never_returns() -> None:
     assert check_one(step, timeout=0.5).message == message
 
 
+def test_a_drawn_case_that_never_returns_ends_the_run_without_shrinking() -> None:
+    calls = []
+
+    def step(x: Array, y: Array, w1: Array, w2: Array, learning_rate: float) -> object:
+        calls.append(1)  # in the forked worker: the count there, not here
+        if len(calls) > 2:  # answers the first drawn case (called twice), then hangs
+            signal.signal(signal.SIGALRM, signal.SIG_IGN)
+            while True:
+                pass
+        return zoo.reference_step(x, y, w1, w2, learning_rate)
+
+    report = conformance.check_implementation(step, cases=[], max_examples=20, timeout=1.0)
+    assert not report.conforms
+    assert (report.frozen_cases, report.drawn_cases) == (0, 2)  # the first, then the hang
+    (failure,) = report.failures
+    assert failure.case == conformance.DRAWN
+    assert failure.message == f"step did not return within 1 s {WORKER_STOPPED}{STOPPED}"
+    assert calls == []  # the step ran in its worker, never here
+
+
 def test_the_api_with_a_timeout_survives_a_callable_that_ends_its_process() -> None:
     def step(*args: object) -> object:
         import os  # noqa: PLC0415 (the attack)

@@ -1129,6 +1129,14 @@ class _Tally:
         )
 
     def add(self, label: str, verdict: _CaseVerdict, kind: str) -> None:
+        """Count a judged case; where its worker gave no answer in a drawn run, end that run.
+
+        (Ended here, not in the drawn run's ``judge_one``: hypothesis derives its derandomized
+        cases from that function's source, and the verdicts of the docs from those cases.)
+        """
+        if kind == "drawn" and verdict.stopped and verdict.failure is not None:
+            self.counts[kind] += 1
+            raise _StopDrawingError(verdict.failure)
         self.counts[kind] += 1
         self.counts["ties"] += verdict.moving_ties
         case = label if kind == "frozen" else f"{kind} {self.counts[kind]}"
@@ -1202,8 +1210,6 @@ def _run_drawn(
         if verdict.failure is not None:
             last.append(verdict.failure)
             cases[id(verdict.failure)] = case
-            if verdict.stopped:
-                raise _StopDrawingError(verdict.failure)
             if STATE in verdict.failure.outputs:
                 stateful.append(verdict.failure)
             raise _RejectedCaseError(verdict.failure)
@@ -1218,7 +1224,10 @@ def _run_drawn(
         return
     # A step that keeps state may fail a shrunk case only because of the calls before it, which
     # its reproducer does not make: the last case that caught the state is the one to show.
-    if STATE not in found.outputs and not _halted(found):
+    if _halted(found):
+        tally.record(found, lambda rule: False)  # never asked: a step that did not answer
+        return
+    if STATE not in found.outputs:
         if stateful:
             found = stateful[-1]
         elif any(STATE in failure.outputs for failure in tally.failures):
@@ -1960,10 +1969,10 @@ class _TrainingTally(_Tally):
         self.judged, self.unjudged, self.mask_changes = 0, 0, 0
 
     def add_trajectory(self, label: str, verdict: _TrajectoryVerdict, kind: str) -> None:
-        self.add(label, verdict.verdict, kind)
         self.judged += verdict.judged
         self.unjudged += verdict.unjudged
         self.mask_changes += verdict.mask_changed
+        self.add(label, verdict.verdict, kind)  # last: it ends a drawn run that got no answer
 
     def training_report(self, judge: _TrainJudge, skipped: int) -> ConformanceReport:
         as_step = _Judge(None, judge.implementation, judge.arithmetic, judge.relu_grad_at_zero)
@@ -2011,8 +2020,6 @@ def _run_drawn_training(
         if failure is not None:
             last.append(failure)
             cases[id(failure)] = case, steps
-            if verdict.verdict.stopped:
-                raise _StopDrawingError(failure)
             if STATE in failure.outputs:
                 stateful.append(failure)
             raise _RejectedCaseError(failure)
@@ -2033,7 +2040,10 @@ def _run_drawn_training(
         return
     # As for steps (_run_drawn): a loop that keeps state may fail a shrunk case only because of
     # the calls before it; the last case that caught the state is the one to show.
-    if STATE not in found.outputs and not _halted(found):
+    if _halted(found):
+        tally.record(found, lambda rule: False)  # never asked: a loop that did not answer
+        return
+    if STATE not in found.outputs:
         if stateful:
             found = stateful[-1]
         elif any(STATE in failure.outputs for failure in tally.failures):
