@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 from twolayer import conformance, isolation, zoo
 from twolayer.cli import main
+from twolayer.testing import assert_conforms
 from twolayer.vectors import build_cases
 
 TIMEOUT = "2"  # seconds: the attacks that never return cost this each, not DEFAULT_TIMEOUT_S
@@ -520,6 +521,16 @@ def test_the_api_with_a_timeout_survives_a_callable_that_ends_its_process() -> N
 
     message = f"step ended its process (exit status 7){STOPPED}"
     assert check_one(step, timeout=isolation.DEFAULT_TIMEOUT_S).message == message
+
+
+def test_assert_conforms_takes_the_timeout_and_fails_a_step_that_never_returns() -> None:
+    def step(*args: object) -> object:
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
+        while True:
+            pass
+
+    with pytest.raises(AssertionError, match=r"step did not return within 0\.5 s"):
+        assert_conforms(step, cases=[ONE_CASE], max_examples=0, timeout=0.5)
 
 
 def test_the_api_escapes_a_callables_name() -> None:
