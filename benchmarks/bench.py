@@ -297,7 +297,8 @@ def judged_case_thunk(dims: twolayer.Dims) -> Thunk:
     p = make_problem(dims, steps=1)
     w1, w2 = p.params
     case = vectors.CaseInputs(0, "bench", (), 1.0, p.x, p.y, w1, w2, p.learning_rate)
-    judge = conformance._Judge(zoo.reference_step, "twolayer.zoo:reference_step", "float64", 1.0)
+    runner = conformance._Runner(zoo.reference_step, None)  # in this process, as the API's default
+    judge = conformance._Judge(runner, "twolayer.zoo:reference_step", "float64", 1.0)
 
     def run() -> object:
         verdict = conformance._judge_case(judge, case, conformance.DRAWN, None)
@@ -306,6 +307,53 @@ def judged_case_thunk(dims: twolayer.Dims) -> Thunk:
         return verdict
 
     return run
+
+
+def call_thunk(dims: twolayer.Dims, runner: conformance._Runner) -> Thunk:
+    """One call of ``zoo.reference_step`` through ``runner``, its outputs read as the judge reads
+    them (and its arguments compared with the case's, for mutation)."""
+    p = make_problem(dims, steps=1)
+    w1, w2 = p.params
+    case = vectors.CaseInputs(0, "bench", (), 1.0, p.x, p.y, w1, w2, p.learning_rate)
+    return lambda: runner.call(case)
+
+
+def named_check_thunk() -> object:
+    """``default_check_thunk``, the step given by name: a worker process imports and runs it
+    (as ``twolayer check --impl`` does), started anew each time."""
+    report = conformance.check_implementation("twolayer.zoo:reference_step")
+    if not report.conforms:
+        raise RuntimeError("the judge rejected twolayer.zoo:reference_step")
+    return report
+
+
+def isolation_section(rounds: int) -> dict[str, object]:
+    """What the worker process costs: one call in process and through a worker, at 1 entry an
+    axis and at the seed dims, and a whole default judge run both ways."""
+    in_process = conformance._Runner(zoo.reference_step, None)
+    worker = conformance._runner("twolayer.zoo:reference_step", "step", None)[0]
+    tiny = twolayer.Dims(1, 1, 1, 1)
+    thunks: dict[str, Thunk] = {
+        "step call in process (1, 1, 1, 1)": call_thunk(tiny, in_process),
+        "step call via worker (1, 1, 1, 1)": call_thunk(tiny, worker),
+        "step call in process, seed dims": call_thunk(twolayer.SEED_DIMS, in_process),
+        "step call via worker, seed dims": call_thunk(twolayer.SEED_DIMS, worker),
+        DEFAULT_CHECK_ROW: default_check_thunk,
+        "the same, by name (worker process)": named_check_thunk,
+    }
+    try:
+        times = interleave(thunks, rounds)
+    finally:
+        worker.close()
+    works = dict.fromkeys(times, "1 call")
+    baseline = {name: statistics.median(t) for name, t in times.items()}
+    for name in times:  # each row to its in-process twin
+        twin = name.replace("via worker", "in process")
+        baseline[name] = statistics.median(times[twin if twin in times else name])
+    baseline["the same, by name (worker process)"] = statistics.median(times[DEFAULT_CHECK_ROW])
+    table = rows(times, works, baseline)
+    print_table(f"The judge's worker process, median of {rounds} rounds", table, "to in process")
+    return {"rounds": rounds, "rows": [row._asdict() for row in table]}
 
 
 def step_gemms(x: Array, y: Array, w1: Array, w2: Array) -> None:
@@ -656,6 +704,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only-reference", action="store_true", help="the reference tools' table alone"
     )
+    parser.add_argument(
+        "--only-isolation", action="store_true", help="the judge's worker process table alone"
+    )
     parser.add_argument("--skip-scaling", action="store_true", help="no scaling table")
     parser.add_argument("--skip-memory", action="store_true", help="no memory table")
     args = parser.parse_args(argv)
@@ -673,6 +724,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, object] = {"environment": env}
     if args.only_reference:
         results["reference"] = reference_section(args.rounds)
+        return _write(results, args.json, env)
+    if args.only_isolation:
+        results["isolation"] = isolation_section(args.rounds)
         return _write(results, args.json, env)
     seed_run = seed_run_section(args.rounds)
     results["seed_run"] = seed_run

@@ -135,6 +135,16 @@ def _seed(text: str) -> int:
     return value
 
 
+def _timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
+
+
 def _build_parser() -> _Parser:
     parser = _Parser(
         prog="twolayer",
@@ -272,6 +282,14 @@ def _build_parser() -> _Parser:
         default=200,
         help="with --impl or --train: how many drawn cases or trajectories after the frozen "
         "ones (default 200)",
+    )
+    check.add_argument(
+        "--timeout",
+        type=_timeout,
+        metavar="SECONDS",
+        help="with --impl or --train: the most seconds one call (and the import) may take; the "
+        "implementation runs in a worker process that is stopped then, and its case fails "
+        "(default 60)",
     )
     check.add_argument(
         "--steps",
@@ -759,6 +777,12 @@ def _progress(what: str) -> _Progress | None:
     return _Progress(stream, what) if isatty is not None and isatty() else None
 
 
+def _timeout_option(timeout: float | None, python: str | None) -> float | None:
+    if timeout is not None and python is None:
+        raise UsageError("--timeout goes with --impl or --train")
+    return timeout
+
+
 def _check(args: argparse.Namespace) -> int:
     python = args.impl if args.impl is not None else args.train
     conformance = _conformance(draws=python is not None and args.max_examples > 0)
@@ -770,28 +794,29 @@ def _check(args: argparse.Namespace) -> int:
         check_writable(args.plot, force=args.force)
         _pyplot()
     options = {"arithmetic": args.arithmetic, "relu_grad_at_zero": args.relu_grad_at_zero}
+    timeout = _timeout_option(args.timeout, python)
     progress = _progress("trajectories" if args.train is not None else "cases")
     try:
+        # The implementation is named, not loaded here: a worker process imports and runs it,
+        # so that an exit, a hang or what it prints stays there (twolayer.isolation).
         if args.impl is not None:
-            step = conformance.load_implementation(args.impl)
             reports = (
                 conformance.check_implementation(
-                    step,
+                    args.impl,
                     max_examples=args.max_examples,
-                    implementation=args.impl,
                     progress=progress,
+                    timeout=timeout,
                     **options,
                 ),
             )
         elif args.train is not None:
-            train = conformance.load_training(args.train)
             steps = {} if args.steps is None else {"steps": args.steps}
             reports = (
                 conformance.check_training(
-                    train,
+                    args.train,
                     max_examples=args.max_examples,
-                    implementation=args.train,
                     progress=progress,
+                    timeout=timeout,
                     **steps,
                     **options,
                 ),

@@ -24,6 +24,7 @@ import importlib.resources
 import math
 import re
 import sys
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from types import MappingProxyType
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, NamedTuple, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from twolayer import bounds, exact, vectors
+from twolayer import bounds, exact, isolation, vectors
 from twolayer.network import backward_values, forward, value_and_grad
 from twolayer.shapes import (
     RELU_GRAD_AT_ZERO_CHOICES,
@@ -96,6 +97,46 @@ DRAWN = "hypothesis"
 _SNIPPET_MAX_ENTRIES = 400  # a case with more is loaded from the suite, not written out
 _RANGE_MARGIN = 2.0**64  # as twolayer.vectors: values keep this far from a format's limits
 _F64_UNIT = 2.0**-53
+_TEXT_MAX = 400  # characters of a text from the implementation (a message, a name) kept
+
+# Control characters, format characters (bidirectional overrides), lone surrogates and line or
+# paragraph separators: a terminal acts on them, or str.splitlines splits at them.
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def printable(text: str, limit: int = _TEXT_MAX) -> str:
+    """``text`` as one line that a terminal shows as it is: each control character, format
+    character, lone surrogate or line separator written as its Python escape, and at most
+    ``limit`` characters kept (the rest counted).
+
+    Every text that an implementation provides (an exception's message, a type's or a
+    callable's name) goes through it before it reaches a report.
+
+    >>> printable("bad\x1b[2J value\nsecond line")
+    'bad\\x1b[2J value\\nsecond line'
+    """
+    kept = text[:limit]
+    escaped = "".join(
+        ascii(char)[1:-1] if unicodedata.category(char) in _UNPRINTABLE else char for char in kept
+    )
+    if len(text) > limit:
+        escaped += f"... ({len(text) - limit} more characters)"
+    return escaped
+
+
+def _described(error: BaseException) -> str:
+    """``"TypeName: message"`` of an exception that the implementation raised, printable.
+
+    Its ``str`` is the implementation's code too, and may raise in turn.
+    """
+    try:
+        message = str(error)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as failure:  # whatever a hostile __str__ raises
+        message = f"<its str() raised {type(failure).__name__}>"
+    name = printable(type(error).__name__)
+    return f"{name}: {printable(message)}" if message else name
 
 
 # -- the report --------------------------------------------------------------------------------
@@ -341,9 +382,11 @@ def _as_float64(
     """
     try:
         array = np.asarray(value)
-    except Exception as error:  # any array type's conversion may fail in its own way
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:  # any array type's conversion may fail in its own way
         raise _UnusableResultError(
-            f"numpy.asarray({name}) raised {type(error).__name__}: {error}; return numpy "
+            f"numpy.asarray({name}) raised {_described(error)}; return numpy "
             "arrays, or tensors that numpy.asarray takes (detached, on the CPU)"
         ) from None
     narrow_float = array.dtype.kind == "V" and array.dtype.name.startswith(("bfloat", "float"))
@@ -378,7 +421,7 @@ def _read_outputs(result: object, case: CaseInputs) -> dict[str, NDArray[np.floa
     """The implementation's outputs as float64 arrays, or ``_UnusableResultError``."""
     if not isinstance(result, Mapping):
         raise _UnusableResultError(
-            f"step returned {type(result).__qualname__}; expected a mapping with keys "
+            f"step returned {printable(type(result).__qualname__)}; expected a mapping with keys "
             f"{', '.join(REQUIRED_OUTPUTS)} (and optionally h)"
         )
     try:
@@ -387,12 +430,10 @@ def _read_outputs(result: object, case: CaseInputs) -> dict[str, NDArray[np.floa
             raise _UnusableResultError(f"step's result lacks {', '.join(missing)}")
         names = [name for name in OUTPUTS if name in result]
         return {name: _as_float64(name, result[name], case) for name in names}
-    except _UnusableResultError:
+    except (_UnusableResultError, KeyboardInterrupt):
         raise
-    except Exception as error:  # a hostile mapping's lookups may raise anything
-        raise _UnusableResultError(
-            f"reading step's result raised {type(error).__name__}: {error}"
-        ) from None
+    except BaseException as error:  # a hostile mapping's lookups may raise anything
+        raise _UnusableResultError(f"reading step's result raised {_described(error)}") from None
 
 
 class _Comparison(NamedTuple):
@@ -448,6 +489,7 @@ class _CaseVerdict(NamedTuple):
     comparisons: Mapping[str, _Comparison]
     failure: Failure | None
     moving_ties: bool
+    stopped: bool = False  # the worker did not answer (a timeout, an exit): judge no further
 
 
 def _judge_outputs(
@@ -491,7 +533,7 @@ def _changed(before: CaseInputs, arguments: tuple[NDArray[np.float64], ...]) -> 
 class _Judge(NamedTuple):
     """What is fixed across one run of the judge."""
 
-    step: StepFunction | None  # None when judging a results file
+    runner: "_Runner | None"  # None when judging a results file
     implementation: str
     arithmetic: str
     relu_grad_at_zero: float
@@ -505,19 +547,14 @@ def _judge_case(
     ``reference``: the case's, computed without the implementation's ``h`` (frozen cases), or
     None to compute it after the call, with its ``h`` (drawn cases).
     """
-    arguments = _fresh(case)
-    outputs = _call(judge, case, arguments)
-    if isinstance(outputs, str):
-        return _failed(judge, case, label, (STEP,), [outputs])
-    # The same case again, on fresh copies: a step is a function of its arguments alone.
-    again = _call(judge, case, _fresh(case))
-    if isinstance(again, str):
-        message = f"called a second time on the same inputs, {again}"
-        return _failed(judge, case, label, (STATE,), [message])
+    called = _call_twice(judge, case, label)
+    if isinstance(called, _CaseVerdict):
+        return called
+    outputs, changed, again = called
     if reference is None:
         h = outputs.get("h")
         reference = _reference(case, label, judge.arithmetic, judge.relu_grad_at_zero, h)
-    verdict = _judge_read(judge, reference, outputs, _changed(case, arguments))
+    verdict = _judge_read(judge, reference, outputs, changed)
     differing = _differing(outputs, again)
     if differing is None:
         return verdict
@@ -551,19 +588,179 @@ def _fresh(case: CaseInputs) -> tuple[NDArray[np.float64], ...]:
     return tuple(np.array(a, dtype=np.float64) for a in (case.x, case.y, case.w1, case.w2))
 
 
-def _call(
-    judge: _Judge, case: CaseInputs, arguments: tuple[NDArray[np.float64], ...]
-) -> dict[str, NDArray[np.float64]] | str:
-    """Call the implementation on ``arguments``: its outputs read, or a message saying why not."""
-    if judge.step is None:
+_Called = tuple[dict[str, NDArray[np.float64]] | str, list[str]]
+"""One call of the implementation: its outputs read as float64 (or a message saying why they
+cannot be), and the names of the arguments that it changed in place."""
+
+
+def _call_twice(
+    judge: _Judge, case: CaseInputs, label: str
+) -> (
+    tuple[dict[str, NDArray[np.float64]], list[str], dict[str, NDArray[np.float64]]] | _CaseVerdict
+):
+    """The outputs of two calls on the same case and the arguments that the first changed, or
+    the verdict where a call gave no outputs."""
+    if judge.runner is None:
         raise ValueError("a judge of a results file has no step to call")
-    x, y, w1, w2 = arguments
     try:
-        return _read_outputs(judge.step(x, y, w1, w2, case.learning_rate), case)
+        outputs, changed = judge.runner.call(case)
+    except isolation.StoppedError as error:
+        return _stopped(judge, case, label, (STEP,), f"step {error}")
+    if isinstance(outputs, str):
+        return _failed(judge, case, label, (STEP,), [outputs])
+    # The same case again, on fresh copies: a step is a function of its arguments alone.
+    try:
+        again, _ = judge.runner.call(case)
+    except isolation.StoppedError as error:
+        message = f"called a second time on the same inputs, step {error}"
+        return _stopped(judge, case, label, (STATE,), message)
+    if isinstance(again, str):
+        message = f"called a second time on the same inputs, {again}"
+        return _failed(judge, case, label, (STATE,), [message])
+    return outputs, changed, again
+
+
+def _invoke(
+    what: str,
+    call: Callable[[], object],
+    read: Callable[[object], dict[str, NDArray[np.float64]]],
+    *,
+    interruptible: bool,
+) -> dict[str, NDArray[np.float64]] | str:
+    """Call the implementation and read what it returned, or say why not, in one line.
+
+    Whatever it raises is a verdict, ``BaseException`` too (``SystemExit``, ``GeneratorExit``,
+    a test runner's outcome), except ``KeyboardInterrupt`` where ``interruptible``: in this
+    process that is the user's Ctrl-C, which stops the judge (a step that raises it itself
+    stops it too). numpy's error state (``numpy.seterr``, ``numpy.seterrcall``) is restored
+    after the call, whatever the implementation set.
+    """
+    errors, handler = np.geterr(), np.geterrcall()
+    try:
+        return read(call())
     except _UnusableResultError as error:
         return str(error)
-    except Exception as error:  # the implementation's own failure is a verdict, not a crash
-        return f"step raised {type(error).__name__}: {error}"
+    except KeyboardInterrupt as error:
+        if interruptible:
+            raise
+        return f"{what} raised {_described(error)}"
+    except BaseException as error:  # the implementation's own failure is a verdict, not a crash
+        return f"{what} raised {_described(error)}"
+    finally:
+        np.seterr(**errors)
+        np.seterrcall(handler)
+
+
+def _invoke_step(
+    step: Callable[..., object], case: CaseInputs, *, interruptible: bool = True
+) -> _Called:
+    """Call ``step`` on fresh copies of the case's arguments, in this process."""
+    arguments = _fresh(case)
+    x, y, w1, w2 = arguments
+    outputs = _invoke(
+        "step",
+        lambda: step(x, y, w1, w2, case.learning_rate),
+        lambda result: _read_outputs(result, case),
+        interruptible=interruptible,
+    )
+    return outputs, [] if isinstance(outputs, str) else _changed(case, arguments)
+
+
+def _invoke_train(
+    train: Callable[..., object], case: CaseInputs, steps: int, *, interruptible: bool = True
+) -> _Called:
+    """Call ``train`` on fresh copies of the case's arguments, in this process."""
+    arguments = _fresh(case)
+    x, y, w1, w2 = arguments
+    trajectory = _invoke(
+        "train",
+        lambda: train(x, y, w1, w2, case.learning_rate, steps),
+        lambda result: _read_trajectory(result, case, steps),
+        interruptible=interruptible,
+    )
+    return trajectory, [] if isinstance(trajectory, str) else _changed(case, arguments)
+
+
+class _Runner:
+    """Calls the implementation on a case: in this process (``function``), or in a worker
+    process that the judge stops when a call outlasts its timeout (``worker``)."""
+
+    def __init__(
+        self, function: Callable[..., object] | None, worker: isolation.Worker | None
+    ) -> None:
+        self.function, self.worker = function, worker
+
+    def call(self, case: CaseInputs, steps: int | None = None) -> _Called:
+        """A step's outputs on ``case`` (a trajectory of ``steps`` updates if given).
+
+        Raises ``isolation.StoppedError`` where the worker gave no answer.
+        """
+        if self.worker is not None:
+            return _decode_called(self.worker.request((case, steps)))
+        if self.function is None:
+            raise ValueError("a runner needs a function or a worker")
+        if steps is None:
+            return _invoke_step(self.function, case)
+        return _invoke_train(self.function, case, steps)
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
+
+
+def _encode_called(called: _Called) -> object:
+    """A call's result as plain builtins, which the judge reads from a worker (no pickled class)."""
+    outputs, changed = called
+    if isinstance(outputs, str):
+        return outputs, changed
+    encoded = {
+        name: (values.shape, values.astype("<f8").tobytes()) for name, values in outputs.items()
+    }
+    return encoded, changed
+
+
+def _decode_called(answer: object) -> _Called:
+    """What ``_encode_called`` wrote, checked, or ``isolation.StoppedError``."""
+    if isinstance(answer, tuple) and len(answer) == 2:
+        outputs, changed = answer
+        if isinstance(changed, list) and all(isinstance(name, str) for name in changed):
+            names = [str(name) for name in changed]
+            if isinstance(outputs, str):
+                return outputs, names
+            if isinstance(outputs, dict):
+                decoded: dict[str, NDArray[np.float64]] = {}
+                for name, entry in outputs.items():
+                    shape, data = entry
+                    values = np.frombuffer(data, dtype="<f8").astype(np.float64)
+                    decoded[str(name)] = values.reshape(tuple(int(n) for n in shape))
+                return decoded, names
+    raise isolation.StoppedError("answered with something that is not the judge's reply")
+
+
+def _worker_load(spec: str, what: str) -> Callable[..., object]:
+    """In a spawned worker: import ``spec``, or ValueError in one line (``_load``'s, or why the
+    import raised what ``_load`` lets through)."""
+    try:
+        return _load(spec, what)
+    except ValueError:
+        raise
+    except BaseException as error:  # a KeyboardInterrupt here is the module's own: no ^C comes
+        raise ValueError(f"cannot import {spec.partition(':')[0]}: {_described(error)}") from None
+
+
+def _worker_answer(function: Callable[..., object], request: object) -> object:
+    """In a worker: the answer to the judge's request ``(case, steps)``, as builtins.
+
+    A KeyboardInterrupt is the implementation's own here (a worker ignores SIGINT): a verdict.
+    """
+    if not (isinstance(request, tuple) and len(request) == 2):
+        raise TypeError(f"a worker's request is (case, steps); got {type(request).__qualname__}")
+    case, steps = request
+    if not isinstance(case, CaseInputs) or not (steps is None or isinstance(steps, int)):
+        raise TypeError("a worker's request is (case, steps)")
+    if steps is None:
+        return _encode_called(_invoke_step(function, case, interruptible=False))
+    return _encode_called(_invoke_train(function, case, steps, interruptible=False))
 
 
 def _differing(
@@ -622,6 +819,42 @@ def _failed(
     return _CaseVerdict({}, failure, moving_ties=False)
 
 
+_STOPPED = "; no further case was judged"
+
+
+def _halted(failure: Failure) -> bool:
+    """Whether ``failure`` is where the worker gave no answer (and the judge's run ended)."""
+    return failure.message.endswith(_STOPPED)
+
+
+def _stopped(
+    judge: _Judge, case: CaseInputs, label: str, blamed: tuple[str, ...], message: str
+) -> _CaseVerdict:
+    """The verdict on a case where the worker gave no answer: the judge's run ends with it."""
+    return _halt(_failed(judge, case, label, blamed, [message + _STOPPED]), judge.runner)
+
+
+def _halt(verdict: _CaseVerdict, runner: "_Runner | None") -> _CaseVerdict:
+    """``verdict`` marked as the end of the run, its snippet limited by the worker's timeout."""
+    failure = verdict.failure
+    if failure is not None and runner is not None and runner.worker is not None:
+        snippet = _limited(failure.snippet, runner.worker.timeout)
+        verdict = verdict._replace(failure=failure._replace(snippet=snippet))
+    return verdict._replace(stopped=True)
+
+
+def _limited(snippet: str, timeout: float) -> str:
+    """A reproducing snippet for a call that never answered: the implementation given by name
+    (where it has one), so that a worker process runs it, and the judge's ``timeout`` passed on:
+    the snippet then ends as the judge's run did, instead of hanging."""
+    for loader in ("load_implementation", "load_training"):
+        snippet = snippet.replace(f", {loader}\n", "\n")
+        snippet = re.sub(
+            rf" = {loader}\(('[^']*')\)\n", r" = \1  # a worker process runs it\n", snippet
+        )
+    return re.sub(r"(relu_grad_at_zero=[^\n]*)\n\)", rf"\1, timeout={timeout!r}\n)", snippet)
+
+
 # -- snippets ----------------------------------------------------------------------------------
 
 
@@ -632,12 +865,20 @@ def _literal(array: NDArray[np.float64]) -> str:
 
 
 def implementation_name(step: object) -> str:
-    """Name ``step`` as ``module:qualified.name`` where it can be imported so, else its repr."""
-    module = getattr(step, "__module__", None)
-    name = getattr(step, "__qualname__", None)
-    if isinstance(module, str) and isinstance(name, str) and "<" not in name:
-        return f"{module}:{name}"
-    return repr(step)
+    """Name ``step`` as ``module:qualified.name`` where it can be imported so, else its repr.
+
+    The name is printable (``printable``): a callable's names and repr are its own code's.
+    """
+    try:
+        module = getattr(step, "__module__", None)
+        name = getattr(step, "__qualname__", None)
+        if isinstance(module, str) and isinstance(name, str) and "<" not in name:
+            return printable(f"{module}:{name}")
+        return printable(repr(step))
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # a hostile __getattr__ or __repr__
+        return f"<a {printable(type(step).__qualname__)}>"
 
 
 _SPEC = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
@@ -664,7 +905,7 @@ def _snippet(judge: _Judge, case: CaseInputs, label: str, blamed: tuple[str, ...
         "__main__:"
     )
     imports = [] if from_suite else ["import numpy as np", ""]
-    if judge.step is None:
+    if judge.runner is None:
         imports += ["from twolayer import exact", "from twolayer.shapes import Params"]
     elif loadable:
         imports.append(
@@ -675,7 +916,7 @@ def _snippet(judge: _Judge, case: CaseInputs, label: str, blamed: tuple[str, ...
     if from_suite:
         imports.append("from twolayer.vectors import build_cases")
     lines = [*imports, ""]
-    if judge.step is not None:
+    if judge.runner is not None:
         if loadable:
             lines.append(f"step = load_implementation({judge.implementation!r})")
         else:
@@ -695,7 +936,7 @@ def _snippet(judge: _Judge, case: CaseInputs, label: str, blamed: tuple[str, ...
             f"learning_rate = {case.learning_rate!r}",
         ]
     rule = judge.relu_grad_at_zero
-    if judge.step is None:
+    if judge.runner is None:
         shown = next((name for name in blamed if name in OUTPUTS), "loss")
         lines += [
             "",
@@ -890,6 +1131,14 @@ class _Tally:
         )
 
     def add(self, label: str, verdict: _CaseVerdict, kind: str) -> None:
+        """Count a judged case; where its worker gave no answer in a drawn run, end that run.
+
+        (Ended here, not in the drawn run's ``judge_one``: hypothesis derives its derandomized
+        cases from that function's source, and the verdicts of the docs from those cases.)
+        """
+        if kind == "drawn" and verdict.stopped and verdict.failure is not None:
+            self.counts[kind] += 1
+            raise _StopDrawingError(verdict.failure)
         self.counts[kind] += 1
         self.counts["ties"] += verdict.moving_ties
         case = label if kind == "frozen" else f"{kind} {self.counts[kind]}"
@@ -927,6 +1176,16 @@ class _Tally:
 
 class _RejectedCaseError(Exception):
     """Raised inside the hypothesis run to mark a drawn case as failing."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+class _StopDrawingError(BaseException):
+    """Raised inside the hypothesis run where the worker gave no answer: no shrinking, no more
+    cases (a step that never returns would cost its timeout on each). A ``BaseException``:
+    hypothesis lets it through, as it does ``KeyboardInterrupt``, instead of shrinking."""
 
     def __init__(self, failure: Failure) -> None:
         super().__init__(failure.message)
@@ -972,6 +1231,9 @@ def _run_drawn(
         return
     # A step that keeps state may fail a shrunk case only because of the calls before it, which
     # its reproducer does not make: the last case that caught the state is the one to show.
+    if _halted(found):
+        tally.record(found, lambda rule: False)  # never asked: a step that did not answer
+        return
     if STATE not in found.outputs:
         if stateful:
             found = stateful[-1]
@@ -1018,6 +1280,8 @@ def _shrunk_failure(
             run()
         except _RejectedCaseError as rejected:  # hypothesis re-raises the shrunk case's failure
             return rejected.failure
+        except _StopDrawingError as stop:
+            return stop.failure
         except Exception as error:  # e.g. a verdict that does not reproduce (hypothesis's Flaky)
             if not last:
                 raise RuntimeError(f"the judge's hypothesis run failed: {error}") from error
@@ -1034,7 +1298,7 @@ def _check_arithmetic(arithmetic: object) -> str:
 
 
 def check_implementation(
-    step: StepFunction,
+    step: StepFunction | str,
     *,
     arithmetic: str = "float64",
     relu_grad_at_zero: float = 1.0,
@@ -1042,6 +1306,7 @@ def check_implementation(
     cases: Iterable[CaseInputs] | None = None,
     implementation: str | None = None,
     progress: Progress | None = None,
+    timeout: float | None = None,
 ) -> ConformanceReport:
     """Judge ``step``: the frozen cases, then ``max_examples`` cases drawn by hypothesis.
 
@@ -1059,7 +1324,8 @@ def check_implementation(
             "w2_next"[, "h"]: values}``, with ``x (batch, d_in)``, ``y (batch, d_out)``,
             ``w1 (d_in, hidden)``, ``w2 (hidden, d_out)``; outputs shaped as ``h (batch,
             hidden)``, ``grad_w1, w1_next (d_in, hidden)``, ``grad_w2, w2_next (hidden, d_out)``,
-            ``loss`` a scalar.
+            ``loss`` a scalar. Or its name, ``"module:attr"``: then a worker process of its own
+            imports it and runs it (``twolayer.isolation``), as ``twolayer check --impl`` does.
         arithmetic: what ``step`` claims to compute in: ``"float64"``, ``"float32"``,
             ``"tf32"`` (tf32 products, float32 otherwise) or ``"bf16"`` (bf16 products, float32
             otherwise).
@@ -1072,43 +1338,117 @@ def check_implementation(
             ``step`` itself).
         progress: called as ``progress(done, total)`` after each case judged (``Progress``);
             default None, nothing is called.
+        timeout: the most seconds that one call of ``step`` (and, for a name, its import) may
+            take. For a name, default ``isolation.DEFAULT_TIMEOUT_S``. For a callable, default
+            None: it runs in this process, with no limit (its state and the caller's GPU
+            context stay where the caller sees them); a number runs it in a fork of this
+            process instead, killed when a call outlasts it. A call that outlasts it, or ends
+            its worker process, fails its case and ends the run: no further case is judged.
 
     Returns:
         The ``ConformanceReport``. If it fails only where the tie convention decides, its
         ``conforms_under`` names the conventions under which the failing cases conform.
 
     Raises:
-        ValueError: a bad ``arithmetic``, ``relu_grad_at_zero`` or ``max_examples`` (never for
-            anything that ``step`` does).
+        ValueError: a bad ``arithmetic``, ``relu_grad_at_zero``, ``max_examples`` or
+            ``timeout``; nothing to judge (no frozen case applies and ``max_examples`` is 0); a
+            name that does not import (never for anything that ``step`` does once loaded).
     """
-    judge = _Judge(
-        step,
-        implementation if implementation is not None else implementation_name(step),
-        _check_arithmetic(arithmetic),
-        check_relu_grad_at_zero(relu_grad_at_zero),
-    )
+    arithmetic = _check_arithmetic(arithmetic)
+    rule = check_relu_grad_at_zero(relu_grad_at_zero)
     examples = check_count("max_examples", max_examples, 0)
+    limit = _check_timeout(timeout)
     chosen = vectors.build_cases() if cases is None else cases
-    references, skipped = _frozen_references(chosen, judge.arithmetic, judge.relu_grad_at_zero)
+    references, skipped = _frozen_references(chosen, arithmetic, rule)
+    if not references and not examples:
+        raise ValueError(
+            f"nothing to judge: none of the {skipped} frozen cases given applies to {arithmetic} "
+            "and max_examples is 0; a verdict needs at least one judged case"
+        )
+    runner, name = _runner(step, "step", limit)
+    try:
+        judge = _Judge(runner, name if implementation is None else implementation, arithmetic, rule)
+        return _judge_step_run(judge, references, skipped, examples, progress)
+    finally:
+        runner.close()
+
+
+def _judge_step_run(
+    judge: _Judge,
+    references: tuple[_Reference, ...],
+    skipped: int,
+    examples: int,
+    progress: Progress | None,
+) -> ConformanceReport:
+    """``check_implementation``'s run: the frozen cases, then the drawn ones."""
     tally = _Tally()
     total = len(references) + examples
     first_failure: tuple[Failure, _Reference] | None = None
+    stopped = False
     for reference in references:
         verdict = _judge_case(judge, reference.case, reference.label, reference)
         tally.add(reference.label, verdict, "frozen")
         _report_progress(progress, tally.done(), total)
         if first_failure is None and verdict.failure is not None:
             first_failure = verdict.failure, reference
+        if verdict.stopped:
+            stopped = True
+            break
     if first_failure is not None:
         failure, reference = first_failure
         tally.record(failure, _step_rejudge(judge, reference.case, reference.label))
-    if examples:
+    if examples and not stopped:
         _run_drawn(judge, tally, examples, progress, total)
     return tally.report(judge, skipped)
 
 
+def _check_timeout(timeout: object) -> float | None:
+    """``timeout`` as a float of seconds > 0 (None: the default), or ValueError/TypeError."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float, np.integer, np.floating)):
+        raise TypeError(
+            f"timeout must be a number of seconds or None; got {type(timeout).__name__}"
+        )
+    try:
+        seconds = float(timeout)
+    except OverflowError:
+        seconds = math.inf
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"timeout must be a finite number of seconds > 0; got {timeout!r}")
+    return seconds
+
+
+def _runner(
+    implementation: Callable[..., object] | str, what: str, timeout: float | None
+) -> tuple[_Runner, str]:
+    """How to call ``implementation``, and its name for the report.
+
+    A name ``"module:attr"`` is imported by a spawned worker process; a callable runs in this
+    process where ``timeout`` is None, else in a forked worker. Raises ValueError where a name is
+    malformed or does not import, TypeError where ``implementation`` is neither.
+    """
+    if isinstance(implementation, str):
+        _check_spec(implementation, what)
+        limit = isolation.DEFAULT_TIMEOUT_S if timeout is None else timeout
+        return _Runner(None, isolation.spawn(implementation, what, limit)), implementation
+    if not callable(implementation):
+        raise TypeError(
+            f"{what} must be a callable or a 'module:attr' name; got "
+            f"{printable(type(implementation).__qualname__)}"
+        )
+    name = implementation_name(implementation)
+    if timeout is None:
+        return _Runner(implementation, None), name
+
+    def answer(request: object) -> object:
+        return _worker_answer(implementation, request)
+
+    return _Runner(None, isolation.fork(answer, timeout)), name
+
+
 def check_case(
-    step: StepFunction,
+    step: StepFunction | str,
     x: NDArray[np.float64],
     y: NDArray[np.float64],
     w1: NDArray[np.float64],
@@ -1117,6 +1457,7 @@ def check_case(
     *,
     arithmetic: str = "float64",
     relu_grad_at_zero: float = 1.0,
+    timeout: float | None = None,
 ) -> ConformanceReport:
     """Judge ``step`` on one case: what a failure's snippet calls to reproduce it.
 
@@ -1129,6 +1470,7 @@ def check_case(
         learning_rate: a finite float >= 0.
         arithmetic: as for ``check_implementation``.
         relu_grad_at_zero: as for ``check_implementation``.
+        timeout: as for ``check_implementation``.
 
     Returns:
         The ``ConformanceReport`` of this one case (``frozen_cases`` 1, labelled ``"given"``).
@@ -1146,17 +1488,22 @@ def check_case(
             f"the case's inputs must lie on the {arithmetic} grid (numbers that its format holds "
             "exactly) and its values within the format's range"
         )
-    judge = _Judge(step, implementation_name(step), arithmetic, rule)
+    limit = _check_timeout(timeout)
     known = _suite_id(case)
     reference = None
     if known is not None:
         reference = _suite_reference(known, arithmetic, rule)._replace(case=case, label="given")
-    verdict = _judge_case(judge, case, "given", reference)
-    tally = _Tally()
-    tally.add("given", verdict, "frozen")
-    if verdict.failure is not None:
-        tally.record(verdict.failure, _step_rejudge(judge, case, "given"))
-    return tally.report(judge, 0)
+    runner, name = _runner(step, "step", limit)
+    try:
+        judge = _Judge(runner, name, arithmetic, rule)
+        verdict = _judge_case(judge, case, "given", reference)
+        tally = _Tally()
+        tally.add("given", verdict, "frozen")
+        if verdict.failure is not None:
+            tally.record(verdict.failure, _step_rejudge(judge, case, "given"))
+        return tally.report(judge, 0)
+    finally:
+        runner.close()
 
 
 def load_implementation(spec: str) -> StepFunction:
@@ -1182,25 +1529,41 @@ def load_implementation(spec: str) -> StepFunction:
     return _load(spec, "step")
 
 
-def _load(spec: str, what: str) -> Callable[..., object]:
+def _check_spec(spec: str, what: str) -> None:
     if not _SPEC.fullmatch(spec):
         raise ValueError(
-            f"the implementation must be module:attr, e.g. mypackage.mymodule:{what}; got {spec!r}"
+            f"the implementation must be module:attr, e.g. mypackage.mymodule:{what}; "
+            f"got {printable(repr(spec))}"
         )
+
+
+def _load(spec: str, what: str) -> Callable[..., object]:
+    _check_spec(spec, what)
     module_name, _, attribute = spec.partition(":")
     sys.path.insert(0, "")
     try:
         target: object = importlib.import_module(module_name)
-    except Exception as error:  # importing runs the module's code: report whatever it raises
-        raise ValueError(f"cannot import {module_name}: {type(error).__name__}: {error}") from None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:  # importing runs the module's code: SystemExit too
+        raise ValueError(f"cannot import {module_name}: {_described(error)}") from None
     finally:
         sys.path.remove("")
     for part in attribute.split("."):
-        if not hasattr(target, part):
-            raise ValueError(f"{module_name} has no attribute {attribute}")
-        target = getattr(target, part)
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise ValueError(f"{module_name} has no attribute {attribute}") from None
+        except KeyboardInterrupt:
+            raise
+        except BaseException as error:  # a module's __getattr__ or a property is its own code
+            raise ValueError(
+                f"looking up {attribute} in {module_name} raised {_described(error)}"
+            ) from None
     if not callable(target):
-        raise ValueError(f"{spec} is a {type(target).__qualname__}, not a callable {what}")
+        raise ValueError(
+            f"{spec} is a {printable(type(target).__qualname__)}, not a callable {what}"
+        )
     return target
 
 
@@ -1256,7 +1619,7 @@ _TRAJECTORY_NAMES = {"loss": ("losses", 0), "w1_next": ("w1", 1), "w2_next": ("w
 class _TrainJudge(NamedTuple):
     """What is fixed across one run of the training judge."""
 
-    train: TrainFunction | None  # None when judging the trajectories of a results file
+    runner: _Runner | None  # None when judging the trajectories of a results file
     implementation: str
     arithmetic: str
     relu_grad_at_zero: float
@@ -1292,7 +1655,7 @@ def _read_trajectory(
     """The implementation's trajectory as float64 arrays, or ``_UnusableResultError``."""
     if not isinstance(result, Mapping):
         raise _UnusableResultError(
-            f"train returned {type(result).__qualname__}; expected a mapping with keys "
+            f"train returned {printable(type(result).__qualname__)}; expected a mapping with keys "
             f"{', '.join(TRAJECTORY_OUTPUTS)}"
         )
     shapes = _trajectory_shapes(case, steps)
@@ -1304,29 +1667,20 @@ def _read_trajectory(
             name: _as_float64(name, result[name], case, *shapes[name], finite=False)
             for name in TRAJECTORY_OUTPUTS
         }
-    except _UnusableResultError:
+    except (_UnusableResultError, KeyboardInterrupt):
         raise
-    except Exception as error:  # a hostile mapping's lookups may raise anything
-        raise _UnusableResultError(
-            f"reading train's result raised {type(error).__name__}: {error}"
-        ) from None
+    except BaseException as error:  # a hostile mapping's lookups may raise anything
+        raise _UnusableResultError(f"reading train's result raised {_described(error)}") from None
 
 
-def _call_train(
-    judge: _TrainJudge, case: CaseInputs, steps: int
-) -> tuple[dict[str, NDArray[np.float64]] | str, list[str]]:
-    """Call ``train`` on fresh copies: its trajectory (or why not), and the arguments it changed."""
-    if judge.train is None:
+def _call_train(judge: _TrainJudge, case: CaseInputs, steps: int) -> _Called:
+    """Call ``train`` on fresh copies: its trajectory (or why not), and the arguments it changed.
+
+    Raises ``isolation.StoppedError`` where its worker gave no answer.
+    """
+    if judge.runner is None:
         raise ValueError("a judge of a results file has no train to call")
-    arguments = _fresh(case)
-    x, y, w1, w2 = arguments
-    try:
-        result = judge.train(x, y, w1, w2, case.learning_rate, steps)
-        return _read_trajectory(result, case, steps), _changed(case, arguments)
-    except _UnusableResultError as error:
-        return str(error), []
-    except Exception as error:  # the implementation's own failure is a verdict, not a crash
-        return f"train raised {type(error).__name__}: {error}", []
+    return judge.runner.call(case, steps)
 
 
 def _first_difference(first: NDArray[np.float64], second: NDArray[np.float64]) -> tuple[int, ...]:
@@ -1422,14 +1776,32 @@ def _judge_transitions(
     return _TrajectoryVerdict(_CaseVerdict(worst, None, moving), steps, 0, mask_changed)
 
 
+def _train_outputs(
+    judge: _TrainJudge, case: CaseInputs, steps: int, label: str, *, again: bool
+) -> tuple[dict[str, NDArray[np.float64]], list[str]] | _CaseVerdict:
+    """One call of ``train`` (``again``: the second on this case): its trajectory and the
+    arguments that it changed, or the verdict where it gave no trajectory."""
+    blamed, prefix = (
+        ((STATE,), "called a second time on the same inputs, ") if again else ((STEP,), "")
+    )
+    try:
+        trajectory, changed = _call_train(judge, case, steps)
+    except isolation.StoppedError as error:
+        message = f"{prefix}train {error}{_STOPPED}"
+        return _halt(_failed_training(judge, case, steps, label, blamed, [message]), judge.runner)
+    if isinstance(trajectory, str):
+        return _failed_training(judge, case, steps, label, blamed, [prefix + trajectory])
+    return trajectory, changed
+
+
 def _judge_training_case(
     judge: _TrainJudge, case: CaseInputs, steps: int, label: str
 ) -> _TrajectoryVerdict:
     """Call ``train`` on one case (twice, on fresh copies) and judge what it did."""
-    first, changed = _call_train(judge, case, steps)
-    if isinstance(first, str):
-        verdict = _failed_training(judge, case, steps, label, (STEP,), [first])
-        return _TrajectoryVerdict(verdict, 0, 0, False)
+    called = _train_outputs(judge, case, steps, label, again=False)
+    if isinstance(called, _CaseVerdict):
+        return _TrajectoryVerdict(called, 0, 0, False)
+    first, changed = called
     if changed:
         message = (
             f"train changed its argument(s) {', '.join(changed)} in place; a caller's data "
@@ -1439,11 +1811,10 @@ def _judge_training_case(
         return _TrajectoryVerdict(verdict, 0, 0, False)
     judged = _judge_transitions(judge, case, steps, label, first)
     # The same case again: training is a function of its arguments alone.
-    again, _ = _call_train(judge, case, steps)
-    if isinstance(again, str):
-        message = f"called a second time on the same inputs, {again}"
-        verdict = _failed_training(judge, case, steps, label, (STATE,), [message])
-        return judged._replace(verdict=verdict)
+    called = _train_outputs(judge, case, steps, label, again=True)
+    if isinstance(called, _CaseVerdict):
+        return judged._replace(verdict=called)
+    again, _ = called
     differing = next(
         (
             name
@@ -1605,10 +1976,10 @@ class _TrainingTally(_Tally):
         self.judged, self.unjudged, self.mask_changes = 0, 0, 0
 
     def add_trajectory(self, label: str, verdict: _TrajectoryVerdict, kind: str) -> None:
-        self.add(label, verdict.verdict, kind)
         self.judged += verdict.judged
         self.unjudged += verdict.unjudged
         self.mask_changes += verdict.mask_changed
+        self.add(label, verdict.verdict, kind)  # last: it ends a drawn run that got no answer
 
     def training_report(self, judge: _TrainJudge, skipped: int) -> ConformanceReport:
         as_step = _Judge(None, judge.implementation, judge.arithmetic, judge.relu_grad_at_zero)
@@ -1676,6 +2047,9 @@ def _run_drawn_training(
         return
     # As for steps (_run_drawn): a loop that keeps state may fail a shrunk case only because of
     # the calls before it; the last case that caught the state is the one to show.
+    if _halted(found):
+        tally.record(found, lambda rule: False)  # never asked: a loop that did not answer
+        return
     if STATE not in found.outputs:
         if stateful:
             found = stateful[-1]
@@ -1685,7 +2059,7 @@ def _run_drawn_training(
 
 
 def check_training(
-    train: TrainFunction,
+    train: TrainFunction | str,
     *,
     arithmetic: str = "float64",
     relu_grad_at_zero: float = 1.0,
@@ -1694,6 +2068,7 @@ def check_training(
     cases: Iterable[tuple[CaseInputs, int]] | None = None,
     implementation: str | None = None,
     progress: Progress | None = None,
+    timeout: float | None = None,
 ) -> ConformanceReport:
     """Judge a training loop ``train``: every update, from the implementation's own weights.
 
@@ -1721,7 +2096,7 @@ def check_training(
             ``losses (steps,)`` the loss before each update, ``w1 (steps + 1, d_in, hidden)``
             and ``w2 (steps + 1, hidden, d_out)`` the weights before each update and after the
             last, in any array type that ``numpy.asarray`` takes; it must not change its
-            arguments.
+            arguments. Or its name, ``"module:attr"``, as for ``check_implementation``.
         arithmetic: what ``train`` claims to compute in, as for ``check_implementation``.
         relu_grad_at_zero: the tie convention that it claims: 0, 0.5 or 1.
         steps: the most updates of a drawn trajectory (at least 1).
@@ -1731,34 +2106,59 @@ def check_training(
         implementation: the name of ``train`` for the report (default: from ``train`` itself).
         progress: called as ``progress(done, total)`` after each trajectory judged
             (``Progress``); default None, nothing is called.
+        timeout: the most seconds that one call of ``train`` may take, as for
+            ``check_implementation``.
 
     Returns:
         A ``ConformanceReport`` of ``kind`` ``"training"``, which ``format_report`` prints; its
         ``conforms_under`` as for ``check_implementation``.
 
     Raises:
-        ValueError: a bad ``arithmetic``, ``relu_grad_at_zero``, ``steps`` or ``max_examples``
-            (never for anything that ``train`` does).
+        ValueError: a bad ``arithmetic``, ``relu_grad_at_zero``, ``steps``, ``max_examples`` or
+            ``timeout``; nothing to judge; a name that does not import (never for anything that
+            ``train`` does once loaded).
     """
-    judge = _TrainJudge(
-        train,
-        implementation if implementation is not None else implementation_name(train),
-        _check_arithmetic(arithmetic),
-        check_relu_grad_at_zero(relu_grad_at_zero),
-    )
+    arithmetic = _check_arithmetic(arithmetic)
+    rule = check_relu_grad_at_zero(relu_grad_at_zero)
     max_steps = check_count("steps", steps, 1)
     examples = check_count("max_examples", max_examples, 0)
+    limit = _check_timeout(timeout)
     chosen = training_cases() if cases is None else tuple(cases)
-    tally = _TrainingTally()
-    skipped = 0
-    total = len(chosen) + examples
-    first_failure: tuple[Failure, Callable[[float], bool]] | None = None
+    applying: list[tuple[CaseInputs, int]] = []
     for case, case_steps in chosen:
         check_count("a frozen trajectory's steps", case_steps, 1)
-        if not applies(case, judge.arithmetic):
-            skipped += 1
-            total -= 1
-            continue
+        if applies(case, arithmetic):
+            applying.append((case, case_steps))
+    skipped = len(chosen) - len(applying)
+    if not applying and not examples:
+        raise ValueError(
+            f"nothing to judge: none of the {skipped} frozen trajectories given applies to "
+            f"{arithmetic} and max_examples is 0; a verdict needs at least one judged case"
+        )
+    runner, name = _runner(train, "train", limit)
+    try:
+        judge = _TrainJudge(
+            runner, name if implementation is None else implementation, arithmetic, rule
+        )
+        return _judge_training_run(judge, applying, skipped, examples, max_steps, progress)
+    finally:
+        runner.close()
+
+
+def _judge_training_run(
+    judge: _TrainJudge,
+    chosen: list[tuple[CaseInputs, int]],
+    skipped: int,
+    examples: int,
+    max_steps: int,
+    progress: Progress | None,
+) -> ConformanceReport:
+    """``check_training``'s run: the frozen trajectories that apply, then the drawn ones."""
+    tally = _TrainingTally()
+    total = len(chosen) + examples
+    first_failure: tuple[Failure, Callable[[float], bool]] | None = None
+    stopped = False
+    for case, case_steps in chosen:
         label = f"case {case.id}"
         verdict = _judge_training_case(judge, case, case_steps, label)
         tally.add_trajectory(label, verdict, "frozen")
@@ -1766,9 +2166,12 @@ def check_training(
         if first_failure is None and verdict.verdict.failure is not None:
             rejudge = _training_rejudge(judge, case, case_steps, label)
             first_failure = verdict.verdict.failure, rejudge
+        if verdict.verdict.stopped:
+            stopped = True
+            break
     if first_failure is not None:
         tally.record(*first_failure)
-    if examples:
+    if examples and not stopped:
         _run_drawn_training(judge, tally, examples, max_steps, progress, total)
     return tally.training_report(judge, skipped)
 
@@ -1779,7 +2182,7 @@ def training_cases() -> tuple[tuple[CaseInputs, int], ...]:
 
 
 def check_training_case(
-    train: TrainFunction,
+    train: TrainFunction | str,
     x: NDArray[np.float64],
     y: NDArray[np.float64],
     w1: NDArray[np.float64],
@@ -1789,6 +2192,7 @@ def check_training_case(
     *,
     arithmetic: str = "float64",
     relu_grad_at_zero: float = 1.0,
+    timeout: float | None = None,
 ) -> ConformanceReport:
     """Judge ``train`` on one trajectory: what a failure's snippet calls to reproduce it.
 
@@ -1802,6 +2206,7 @@ def check_training_case(
         steps: the number of updates, at least 1.
         arithmetic: as for ``check_training``.
         relu_grad_at_zero: as for ``check_training``.
+        timeout: as for ``check_training``.
 
     Returns:
         The ``ConformanceReport`` of this one trajectory (``frozen_cases`` 1, labelled
@@ -1821,13 +2226,18 @@ def check_training_case(
             f"the case's inputs must lie on the {arithmetic} grid (numbers that its format holds "
             "exactly) and its values within the format's range"
         )
-    judge = _TrainJudge(train, implementation_name(train), arithmetic, rule)
-    tally = _TrainingTally()
-    verdict = _judge_training_case(judge, case, count, "given")
-    tally.add_trajectory("given", verdict, "frozen")
-    if verdict.verdict.failure is not None:
-        tally.record(verdict.verdict.failure, _training_rejudge(judge, case, count, "given"))
-    return tally.training_report(judge, 0)
+    limit = _check_timeout(timeout)
+    runner, name = _runner(train, "train", limit)
+    try:
+        judge = _TrainJudge(runner, name, arithmetic, rule)
+        tally = _TrainingTally()
+        verdict = _judge_training_case(judge, case, count, "given")
+        tally.add_trajectory("given", verdict, "frozen")
+        if verdict.verdict.failure is not None:
+            tally.record(verdict.verdict.failure, _training_rejudge(judge, case, count, "given"))
+        return tally.training_report(judge, 0)
+    finally:
+        runner.close()
 
 
 def load_training(spec: str) -> TrainFunction:

@@ -128,13 +128,14 @@ def _verdict(report: ConformanceReport) -> ConformanceReport:
 
 
 def assert_conforms(
-    step: StepFunction,
+    step: StepFunction | str,
     *,
     arithmetic: str = "float64",
     relu_grad_at_zero: float = 1.0,
     max_examples: int = 200,
     cases: Iterable[CaseInputs] | None = None,
     implementation: str | None = None,
+    timeout: float | None = None,
 ) -> ConformanceReport:
     """Assert that ``step`` conforms: ``check_implementation``, raising on its verdict.
 
@@ -147,6 +148,8 @@ def assert_conforms(
         max_examples: the number of cases drawn by hypothesis after the frozen ones.
         cases: the frozen cases (default: every case of ``twolayer.vectors``).
         implementation: the name of ``step`` in the report.
+        timeout: the most seconds one call may take, as for ``check_implementation`` (a
+            callable runs in a forked worker then; default: in this process, no limit).
 
     Returns:
         The ``ConformanceReport``, which conforms.
@@ -164,12 +167,13 @@ def assert_conforms(
             max_examples=max_examples,
             cases=cases,
             implementation=implementation,
+            timeout=timeout,
         )
     )
 
 
 def assert_training_conforms(
-    train: TrainFunction,
+    train: TrainFunction | str,
     *,
     arithmetic: str = "float64",
     relu_grad_at_zero: float = 1.0,
@@ -177,6 +181,7 @@ def assert_training_conforms(
     max_examples: int = 200,
     cases: Iterable[tuple[CaseInputs, int]] | None = None,
     implementation: str | None = None,
+    timeout: float | None = None,
 ) -> ConformanceReport:
     """Assert that a training loop conforms: ``check_training``, raising on its verdict.
 
@@ -189,6 +194,7 @@ def assert_training_conforms(
         max_examples: the number of drawn trajectories after the frozen ones.
         cases: the frozen trajectories, ``(case, steps)`` pairs (default: ``TRAINING_CASES``).
         implementation: the name of ``train`` in the report.
+        timeout: the most seconds one call may take, as for ``check_training``.
 
     Returns:
         The ``ConformanceReport`` (``kind`` ``"training"``), which conforms.
@@ -206,6 +212,7 @@ def assert_training_conforms(
             max_examples=max_examples,
             cases=cases,
             implementation=implementation,
+            timeout=timeout,
         )
     )
 
