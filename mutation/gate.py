@@ -176,6 +176,9 @@ def write_record(counts: dict[str, Counter[str]], problems: int, minutes: float)
         "hypothesis": records.version("hypothesis"),
         "modules": modules,
         "mutants": sum(sum(count.values()) for count in counts.values()),
+        # A timeout counts as a kill (the module docstring says why).
+        "killed": sum(count["killed"] + count["timeout"] for count in counts.values()),
+        "equivalent": sum(count["equivalent"] for count in counts.values()),
         "problems": problems,
     }
     return records.write(
