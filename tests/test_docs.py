@@ -254,6 +254,16 @@ def test_the_vectors_walkthrough_runs_and_its_results_conform(suite_directory: P
     assert report.conforms, conformance.format_report(report)
     assert report.frozen_cases == len(vectors.build_cases())
     assert report.tie_cases > 0  # the tie convention was put to the test
+    # The README's figure for this step, as `twolayer check --results` prints it. The step is
+    # plain Python (each float operation correctly rounded, in a fixed order: the same bits on
+    # every machine); the judge's bounds are summed by the BLAS, which moves them by a relative
+    # 1e-13 or so at most (their own rounding allowance), far below the 3 digits printed.
+    printed = run_command("twolayer check --results results.json", suite_directory)
+    worst_h = re.search(r"^h\s+(\S+)", printed, re.MULTILINE)
+    assert worst_h is not None, printed
+    cases = len(vectors.build_cases())
+    quoted = f"conforms on all {cases} cases; worst error/bound {worst_h.group(1)} (`h`)"
+    assert quoted in words(ROOT / "README.md")
 
 
 def test_the_walkthroughs_results_file_is_rejected_when_one_output_is_wrong(
