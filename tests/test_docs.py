@@ -211,8 +211,10 @@ def test_the_citation_check_sees_citations_and_catches_a_wrong_one() -> None:
 
 
 @pytest.fixture(scope="module")
-def suite_files() -> dict[str, bytes]:
-    return vectors.suite_files()
+def suite_files(sources: "Sources") -> dict[str, bytes]:
+    """The files that ``twolayer vectors --out vectors/`` wrote for the figures (built once)."""
+    assert sources["vectors"]  # what the command printed: a line a file
+    return {path.name: path.read_bytes() for path in (sources.folder / "vectors").iterdir()}
 
 
 @pytest.fixture
