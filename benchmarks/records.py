@@ -23,6 +23,9 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+# The distributions whose versions a pytest run's record notes (None where not installed): the
+# engines that the crosscheck judges, and hypothesis, which draws its cases.
+ENGINES = ("torch", "jax", "jaxlib", "autograd", "hypothesis")
 
 
 def cpu_model() -> str:
@@ -112,7 +115,9 @@ def main(argv: list[str]) -> int:
         print("usage: python benchmarks/records.py junit NAME COMMAND REPORT.xml", file=sys.stderr)
         return 2
     _, name, command, report = argv
-    path = write(RESULTS_DIR / f"{name}.json", record(command, junit_summary(Path(report))))
+    versions = {engine: version(engine) for engine in ENGINES}
+    results = junit_summary(Path(report)) | {"versions": versions}
+    path = write(RESULTS_DIR / f"{name}.json", record(command, results))
     print(f"wrote {path}")
     return 0
 
