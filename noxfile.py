@@ -156,19 +156,28 @@ def _pytest(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, venv_backend="virtualenv", default=False)
 def bench(session: nox.Session) -> None:
-    """Time train against the seed's own loop (benchmarks/bench.py); JSON to benchmarks/results.
+    """Time train against the seed's own loop, and record the figures that the docs session
+    cannot rerun: benchmarks/results/bench.json and figures.json, which the docs quote.
 
-    Not in the default run. ``nox -s bench -- --engines`` also installs torch and jax (the
-    ``crosscheck`` group) for their rows; any other arguments go to bench.py (``--help``).
-    pip (virtualenv), not uv, for the same reason as ``crosscheck``: the pinned CPU torch.
+    Not in the default run. ``benchmarks/bench.py`` writes its record to
+    ``benchmarks/results/bench.json`` (unless ``--json`` is given); then
+    ``benchmarks/figures.py`` runs the commands whose figures depend on the BLAS or take minutes
+    and writes ``benchmarks/results/figures.json``. Update the docs' figures from them
+    (``tests/test_docs.py`` fails until they agree). ``nox -s bench -- --engines`` also installs
+    torch and jax (the ``crosscheck`` group) for their rows; any other arguments go to bench.py
+    (``--help``). pip (virtualenv), not uv, for the same reason as ``crosscheck``: the pinned
+    CPU torch.
     """
     args = list(session.posargs)
-    groups = ["bench"]
+    groups = ["docs"]  # the hypothesis that the docs' drawn-case figures were made with
     if "--engines" in args:
         args.remove("--engines")
         groups.append("crosscheck")
+    if "--json" not in args:
+        args += ["--json", "benchmarks/results/bench.json"]
     _install_groups(session, *groups)
     session.run("python", "benchmarks/bench.py", *args)
+    session.run("python", "benchmarks/figures.py")
 
 
 @nox.session(python=PYTHON, default=False)
@@ -202,6 +211,8 @@ def crosscheck(session: nox.Session) -> None:
     pip (virtualenv), not uv: torch is pinned to the CPU wheel that these machines hold, which
     pip finds through its configuration; uv would fetch a CUDA build of several GB. mypy checks
     these files here, where torch and jax are installed (the typecheck session excludes them).
+    A run of the whole suite (no arguments) writes its counts, date and machine to
+    ``benchmarks/results/crosscheck.json``, the record that README.md quotes.
     """
     _install_groups(session, "crosscheck", "typecheck")
     session.run(
@@ -212,12 +223,18 @@ def crosscheck(session: nox.Session) -> None:
         "tests/crosscheck/loops.py",
         "tests/crosscheck/test_loops.py",
     )
+    report = Path(session.create_tmp()) / "crosscheck.xml"
     session.run(
         "pytest",
         "tests/crosscheck",
+        f"--junitxml={report}",
         *session.posargs,
         env={"TWOLAYER_HYPOTHESIS_PROFILE": "ci", "TWOLAYER_CROSSCHECK": "1"},
     )
+    if not session.posargs:  # the whole run: its counts are the record that the README quotes
+        session.run(
+            "python", "benchmarks/records.py", "junit", "crosscheck", "nox -s crosscheck", report
+        )
 
 
 @nox.session(python=PYTHON)
@@ -226,7 +243,9 @@ def docs(session: nox.Session) -> None:
 
     test_docs.py checks every relative link, every code line that docs/derivation.md quotes,
     every test that the docs cite, and runs the examples of README.md and docs/vectors.md (the
-    latter against a freshly written suite, its results judged by check_results).
+    latter against a freshly written suite, its results judged by check_results). Every figure
+    that docs/figures.toml lists is held to its source: the cheap commands that print the same on
+    every machine are rerun; the rest are read from the records in benchmarks/results/.
     """
     _install_groups(session, "docs")
     session.run(
@@ -247,7 +266,8 @@ def mutation(session: nox.Session) -> None:
     Not in the default run. mutation/gate.py deletes ``mutants/``, runs mutmut (settings in
     ``[tool.mutmut]`` of pyproject.toml) and fails on a surviving mutant that
     mutation/equivalent.toml does not list with its reason, or on a listed one that no longer
-    survives as recorded. One BLAS thread: mutmut already runs one test process per core, and
+    survives as recorded; it writes the counts to benchmarks/results/mutation.json, the record
+    that the docs quote. One BLAS thread: mutmut already runs one test process per core, and
     threads fighting over the cores made the seed-sized tests 20 times slower.
     """
     _install_groups(session, "mutation")

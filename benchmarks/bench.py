@@ -19,9 +19,7 @@ import argparse
 import datetime
 import gc
 import importlib
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -31,6 +29,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+import records
 from numpy.typing import NDArray
 
 import twolayer
@@ -406,11 +405,13 @@ def interleave(thunks: dict[str, Thunk], rounds: int) -> dict[str, list[float]]:
 
 
 class Row(NamedTuple):
-    """One line of a table: the median of the rounds and its ratio to the baseline."""
+    """One line of a table: the median and the least of the rounds, the median's ratio to the
+    baseline, and every round's time."""
 
     name: str
     work: str
     median_ms: float
+    min_ms: float
     ratio: float
     times_ms: list[float]
 
@@ -424,6 +425,7 @@ def rows(
             name,
             works[name],
             statistics.median(t),
+            min(t),
             statistics.median(t) / baseline_ms[name],
             t,
         )
@@ -437,7 +439,7 @@ def print_table(title: str, table: Sequence[Row], ratio_label: str) -> None:
     print(f"  {'':40} {'work':>10} {'median ms':>10} {'min':>9} {'max':>9} {ratio_label:>14}")
     for row in table:
         print(
-            f"  {row.name:40} {row.work:>10} {row.median_ms:10.2f} {min(row.times_ms):9.2f}"
+            f"  {row.name:40} {row.work:>10} {row.median_ms:10.2f} {row.min_ms:9.2f}"
             f" {max(row.times_ms):9.2f} {row.ratio:13.3f}x"
         )
 
@@ -656,7 +658,13 @@ def memory_section() -> dict[str, object]:
                 f" {(peak - losses_bytes) / 1024:14.1f}"
             )
             measured.append(
-                {"name": name, "steps": steps, "peak_bytes": peak, "losses_bytes": losses_bytes}
+                {
+                    "name": name,
+                    "steps": steps,
+                    "peak_bytes": peak,
+                    "losses_bytes": losses_bytes,
+                    "beyond_losses_bytes": peak - losses_bytes,
+                }
             )
     growth = {name: values[-1] - values[0] for name, values in extra.items()}
     for name, grew in growth.items():
@@ -668,23 +676,12 @@ def memory_section() -> dict[str, object]:
 
 
 def environment() -> dict[str, object]:
-    """What the figures depend on: the machine, the interpreter, numpy and its BLAS."""
-    blas: object
-    try:
-        # A dict since numpy 1.25 (the dependency asks >= 1.26); a key that a build lacks raises.
-        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-    except (TypeError, KeyError):
-        blas = None
+    """What the figures depend on: the machine (``records.machine``: CPU, cores, Python, numpy,
+    its BLAS), twolayer's version and the BLAS threads asked for in the environment."""
     threads = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
     return {
-        "time_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "python": sys.version.split()[0],
-        "numpy": np.__version__,
+        **records.machine(),
         "twolayer": twolayer.__version__,
-        "blas": blas,
-        "machine": platform.machine(),
-        "processor": platform.processor(),
-        "cpu_count": os.cpu_count(),
         "thread_env": {name: os.environ.get(name) for name in threads},
     }
 
@@ -698,7 +695,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--json",
         type=Path,
         default=None,
-        help="where to write the results (default: benchmarks/results/bench-<UTC time>.json)",
+        help=(
+            "where to write the record (default: benchmarks/results/scratch/bench-<UTC time>.json,"
+            " which git ignores; nox -s bench writes benchmarks/results/bench.json, which the docs"
+            " quote)"
+        ),
     )
     parser.add_argument("--skip-reference", action="store_true", help="no exact/gradcheck rows")
     parser.add_argument(
@@ -716,18 +717,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run every section, print the tables, write the JSON; exit status 1 if train's bits differ."""
-    args = parse_args(argv)
+    """Run every section, print the tables, write the record; status 1 if train's bits differ."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(arguments)
     env = environment()
     print(f"twolayer {env['twolayer']}, numpy {env['numpy']}, python {env['python']}, ", end="")
-    print(f"{env['cpu_count']} CPUs, thread env {env['thread_env']}")
-    results: dict[str, object] = {"environment": env}
+    print(f"{env['cores']} CPUs, thread env {env['thread_env']}")
+    command = " ".join(["python benchmarks/bench.py", *arguments])
+    results: dict[str, object] = {}
     if args.only_reference:
         results["reference"] = reference_section(args.rounds)
-        return _write(results, args.json, env)
+        return _write(command, env, results, args.json)
     if args.only_isolation:
         results["isolation"] = isolation_section(args.rounds)
-        return _write(results, args.json, env)
+        return _write(command, env, results, args.json)
     seed_run = seed_run_section(args.rounds)
     results["seed_run"] = seed_run
     if not args.skip_reference:
@@ -739,15 +742,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         identical = identical and bool(scaling["all_bit_identical"])
     if not args.skip_memory:
         results["memory"] = memory_section()
-    _write(results, args.json, env)
+    _write(command, env, results, args.json)
     return 0 if identical else 1
 
 
-def _write(results: dict[str, object], json_path: Path | None, env: dict[str, object]) -> int:
-    stamp = str(env["time_utc"]).replace(":", "").replace("+0000", "Z")
-    path: Path = json_path or RESULTS_DIR / f"bench-{stamp}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2) + "\n")
+def _write(
+    command: str, env: dict[str, object], results: dict[str, object], json_path: Path | None
+) -> int:
+    """Write the record (``records.record``'s fields; the machine with the thread settings)."""
+    document = records.record(command, results) | {"machine": env}
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H%M%SZ")
+    path = records.write(json_path or RESULTS_DIR / "scratch" / f"bench-{stamp}.json", document)
     print(f"\nwrote {path}")
     return 0
 

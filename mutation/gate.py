@@ -14,12 +14,17 @@ It fails (status 1) when
 
 A timeout counts as a kill: the tests did not pass within mutmut's limit (15 times their clean
 CPU time); each is printed, so that a slow survivor cannot hide among them.
+
+After ``--run`` it writes the counts, with the commit, the date, the machine and the time that
+the run took, to ``benchmarks/results/mutation.json`` (``benchmarks/records.py``), the record
+that README.md and docs/verification.md quote (``tests/test_docs.py`` holds them to it).
 """
 
 import argparse
 import shutil
 import subprocess
 import sys
+import time
 import tomllib
 from collections import Counter
 from dataclasses import dataclass
@@ -27,6 +32,7 @@ from pathlib import Path
 
 EQUIVALENTS = Path(__file__).with_name("equivalent.toml")
 PYPROJECT = Path("pyproject.toml")
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"  # records.py: the record
 
 # mutmut's words for the outcome of a mutant (``mutmut results``).
 KILLED = frozenset({"killed", "caught by type check"})
@@ -141,11 +147,52 @@ def judge(
     return counts, problems
 
 
+def commit() -> str:
+    """The commit checked out, with ``-dirty`` where the work tree differs from it."""
+    described = subprocess.run(
+        ["git", "describe", "--always", "--dirty", "--abbrev=7"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return described.stdout.strip() if described.returncode == 0 else "unknown"
+
+
+def write_record(counts: dict[str, Counter[str]], problems: int, minutes: float) -> Path:
+    """Write the run's counts to ``benchmarks/results/mutation.json``, with its machine."""
+    sys.path.insert(0, str(BENCHMARKS))
+    import records  # noqa: PLC0415 (benchmarks/records.py, put on the path just above)
+
+    columns = ("killed", "timeout", "equivalent", "survived", "other")
+    modules = {
+        f"{module.rpartition('.')[2]}.py": {column: count[column] for column in columns}
+        for module, count in counts.items()
+        if module != "?" or count
+    }
+    results = {
+        "commit": commit(),
+        "minutes": round(minutes, 1),
+        "mutmut": records.version("mutmut"),
+        "hypothesis": records.version("hypothesis"),
+        "modules": modules,
+        "mutants": sum(sum(count.values()) for count in counts.values()),
+        # A timeout counts as a kill (the module docstring says why).
+        "killed": sum(count["killed"] + count["timeout"] for count in counts.values()),
+        "equivalent": sum(count["equivalent"] for count in counts.values()),
+        "problems": problems,
+    }
+    return records.write(
+        records.RESULTS_DIR / "mutation.json", records.record("nox -s mutation", results)
+    )
+
+
 def main(argv: list[str]) -> int:
     """Print the counts per module and every problem; return 0 if there is none."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", action="store_true", help="delete mutants/ and run mutmut first")
-    if parser.parse_args(argv).run:
+    run = parser.parse_args(argv).run
+    start = time.monotonic()
+    if run:
         shutil.rmtree("mutants", ignore_errors=True)
         # mutmut's exit status says nothing about survivors; the judgement below does.
         subprocess.run([sys.executable, "-m", "mutmut", "run"], check=True)
@@ -159,6 +206,8 @@ def main(argv: list[str]) -> int:
     for problem in problems:
         print(f"\nFAIL {problem}")
     print(f"\n{len(found)} mutants, {len(problems)} problems")
+    if run:
+        print(f"wrote {write_record(counts, len(problems), (time.monotonic() - start) / 60)}")
     return 1 if problems else 0
 
 

@@ -7,13 +7,17 @@ to the code that ships.
 """
 
 import ast
+import contextlib
+import io
 import json
 import re
 import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -207,8 +211,10 @@ def test_the_citation_check_sees_citations_and_catches_a_wrong_one() -> None:
 
 
 @pytest.fixture(scope="module")
-def suite_files() -> dict[str, bytes]:
-    return vectors.suite_files()
+def suite_files(sources: "Sources") -> dict[str, bytes]:
+    """The files that ``twolayer vectors --out vectors/`` wrote for the figures (built once)."""
+    assert sources["vectors"]  # what the command printed: a line a file
+    return {path.name: path.read_bytes() for path in (sources.folder / "vectors").iterdir()}
 
 
 @pytest.fixture
@@ -250,6 +256,16 @@ def test_the_vectors_walkthrough_runs_and_its_results_conform(suite_directory: P
     assert report.conforms, conformance.format_report(report)
     assert report.frozen_cases == len(vectors.build_cases())
     assert report.tie_cases > 0  # the tie convention was put to the test
+    # The README's figure for this step, as `twolayer check --results` prints it. The step is
+    # plain Python (each float operation correctly rounded, in a fixed order: the same bits on
+    # every machine); the judge's bounds are summed by the BLAS, which moves them by a relative
+    # 1e-13 or so at most (their own rounding allowance), far below the 3 digits printed.
+    printed = run_command("twolayer check --results results.json", suite_directory)
+    worst_h = re.search(r"^h\s+(\S+)", printed, re.MULTILINE)
+    assert worst_h is not None, printed
+    cases = len(vectors.build_cases())
+    quoted = f"conforms on all {cases} cases; worst error/bound {worst_h.group(1)} (`h`)"
+    assert quoted in words(ROOT / "README.md")
 
 
 def test_the_walkthroughs_results_file_is_rejected_when_one_output_is_wrong(
@@ -395,3 +411,205 @@ def test_the_review_checklist_covers_every_loop_of_the_bug_zoo() -> None:
     assert len(zoo.TRAINING_BUGS) >= 6
     missing = [name for name in zoo.TRAINING_BUGS if f"`zoo.{name}`" not in checklist]
     assert missing == []
+
+
+# -- The figures: each from its command (docs/figures.toml) ---------------------------------------
+
+FIGURES = DOCS / "figures.toml"
+
+
+class Figure(NamedTuple):
+    """One figure of docs/figures.toml: where its value comes from and where it is quoted."""
+
+    id: str
+    source: str
+    path: str
+    match: str | None
+    scale: float | None
+    format: str | None
+    quotes: list[tuple[str, str]]  # (document, text with "{}" for the figure)
+
+
+def figures_table() -> tuple[dict[str, dict[str, str]], list[Figure]]:
+    """The sources and the figures of docs/figures.toml."""
+    table = tomllib.loads(FIGURES.read_text())
+    figures = [
+        Figure(
+            entry["id"],
+            entry["source"],
+            entry["path"],
+            entry.get("match"),
+            entry.get("scale"),
+            entry.get("format"),
+            [(document, text) for document, text in entry["quotes"]],
+        )
+        for entry in table["figure"]
+    ]
+    return table["sources"], figures
+
+
+SOURCES, FIGURE_LIST = figures_table()
+
+
+def follow(node: object, path: str) -> object:
+    """Walk ``node`` along ``path`` (docs/figures.toml says how)."""
+    for step in [step for step in path.split("/") if step]:
+        if step == "json" and isinstance(node, str):
+            node = json.loads(node)
+        elif isinstance(node, list) and step.startswith("index<"):
+            limit = float(step.removeprefix("index<"))
+            node = next(index for index, item in enumerate(node) if item < limit)
+        elif isinstance(node, list) and "=" in step:
+            key, _, value = step.partition("=")
+            node = next(item for item in node if str(item[key]) == value)
+        elif isinstance(node, list):
+            node = node[int(step)]
+        elif isinstance(node, dict):
+            node = node[step]
+        else:
+            raise KeyError(f"{step!r} of {path!r}: nothing to step into")
+    return node
+
+
+def formatted(figure: Figure, source: object) -> list[str]:
+    """The figure's text, one string per ``{}`` of its quotes."""
+    value = follow(source, figure.path)
+    if figure.match is not None:
+        found = re.search(figure.match, str(value), re.MULTILINE)
+        if found is None:
+            raise ValueError(f"{figure.id}: {figure.match!r} matches nothing in {value!r}")
+        value = found.group(1)
+    spec = figure.format
+    if spec is not None and spec.startswith("row:"):
+        assert isinstance(value, dict)
+        fields = [field.partition(":") for field in spec.removeprefix("row:").split(";")]
+        return [format(value[name], field_spec or ",") for name, _, field_spec in fields]
+    if figure.scale is not None:
+        value = float(str(value)) * figure.scale
+    if spec is not None:
+        value = format(float(str(value)) if "e" in spec or "f" in spec else value, spec)
+    return [str(value)]
+
+
+def misquoted(figure: Figure, source: object, pages: dict[str, str]) -> list[str]:
+    """The quotes of ``figure`` that its document does not hold, as they should read."""
+    values = formatted(figure, source)
+    wrong = []
+    for document, text in figure.quotes:
+        expected = " ".join(text.format(*values).split())
+        if expected not in pages[document]:
+            wrong.append(f"{figure.id}: {document} should say {expected!r}")
+    return wrong
+
+
+def stamp(record: dict[str, object]) -> str:
+    """How the docs name a record's run: its date, then what it recorded of the machine."""
+    machine = record["machine"]
+    assert isinstance(machine, dict)
+    parts = [
+        machine.get("cpu"),
+        None if machine.get("cores") is None else f"{machine['cores']} cores",
+        None if machine.get("python") is None else f"Python {machine['python']}",
+        None if machine.get("numpy") is None else f"numpy {machine['numpy']}",
+        machine.get("blas"),
+    ]
+    return ", ".join([str(record["date"]), *[str(part) for part in parts if part is not None]])
+
+
+def pages() -> dict[str, str]:
+    """Every document, by its path from the root, white space collapsed."""
+    return {str(document.relative_to(ROOT)): words(document) for document in DOCUMENTS}
+
+
+def run_command(command: str, folder: Path) -> str:
+    """What the ``twolayer`` command ``command`` prints, run in ``folder``, in this process."""
+    argv = shlex.split(command)
+    assert argv[0] == "twolayer"
+    printed = io.StringIO()
+    with contextlib.chdir(folder), contextlib.redirect_stdout(printed):
+        status = cli.main(argv[1:])
+    assert status == cli.EXIT_OK, f"{command} ended with status {status}"
+    return printed.getvalue()
+
+
+class Sources:
+    """Each source's content, made once, when first asked for: a command's output, a record."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.made: dict[str, object] = {}
+
+    def __getitem__(self, name: str) -> object:
+        if name not in self.made:
+            source = SOURCES[name]
+            if "run" in source:
+                self.made[name] = run_command(source["run"], self.folder)
+            else:
+                self.made[name] = json.loads((ROOT / source["record"]).read_text())
+        return self.made[name]
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory: pytest.TempPathFactory) -> Sources:
+    return Sources(tmp_path_factory.mktemp("figures"))
+
+
+@pytest.mark.parametrize("figure", FIGURE_LIST, ids=lambda figure: figure.id)
+def test_every_figure_is_quoted_as_its_source_gives_it(figure: Figure, sources: Sources) -> None:
+    assert misquoted(figure, sources[figure.source], pages()) == []
+
+
+def test_every_record_is_quoted_with_its_date_and_machine() -> None:
+    """A document that quotes a figure of a record names the record's run as ``stamp`` does."""
+    texts = pages()
+    quoted = {
+        (figure.source, document)
+        for figure in FIGURE_LIST
+        if "record" in SOURCES[figure.source]
+        for document, _ in figure.quotes
+    }
+    assert len(quoted) >= 8
+    for name, document in sorted(quoted):
+        record = json.loads((ROOT / SOURCES[name]["record"]).read_text())
+        assert stamp(record) in texts[document], f"{document} quotes {name} without its run"
+
+
+def test_every_record_says_what_made_it_and_every_one_is_a_source() -> None:
+    """Each record names its command, its date and its machine; a hand-made copy says so."""
+    recorded = {
+        str(path.relative_to(ROOT)) for path in (ROOT / "benchmarks" / "results").glob("*.json")
+    }
+    assert recorded == {source["record"] for source in SOURCES.values() if "record" in source}
+    for path in sorted(recorded):
+        record = json.loads((ROOT / path).read_text())
+        assert isinstance(record["command"], str), path
+        assert record["command"], path
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", record["date"]), path
+        assert {"cpu", "cores", "python", "numpy", "blas"} <= set(record["machine"]), path
+        assert "transcribed" not in record or len(record["transcribed"]) > 40, path
+        assert isinstance(record["results"], dict), path
+
+
+def test_every_source_is_used_and_every_quote_names_a_document() -> None:
+    used = {figure.source for figure in FIGURE_LIST}
+    assert used == set(SOURCES)
+    documents = set(pages())
+    assert {document for figure in FIGURE_LIST for document, _ in figure.quotes} <= documents
+    assert len({figure.id for figure in FIGURE_LIST}) == len(FIGURE_LIST)
+
+
+def test_the_figure_check_catches_a_figure_that_drifted() -> None:
+    """A page whose figure differs from its source's, in the last digit, is caught; and the
+    check reads each kind of path and format."""
+    record = {"results": {"rows": [{"name": "a", "ms": 1234.5, "min": 1000}], "text": "x: 17\n"}}
+    rows = Figure(
+        "rows", "r", "results/rows/name=a", None, None, "row:ms:,.1f;min", [("p", "{} {}")]
+    )
+    text = Figure("text", "r", "results/text", r"^x: (\d+)$", None, None, [("p", "is {}.")])
+    scaled = Figure("scaled", "r", "results/rows/0/ms", None, 0.001, ".2f", [("p", "{} s")])
+    page = {"p": "1,234.5 1,000 is 17. 1.23 s"}
+    assert [misquoted(figure, record, page) for figure in (rows, text, scaled)] == [[], [], []]
+    drifted = {"p": "1,234.6 1,000 is 18. 1.24 s"}
+    assert [len(misquoted(figure, record, drifted)) for figure in (rows, text, scaled)] == [1, 1, 1]
+    assert follow([3.0, 2.0, 0.5, 0.1], "index<1") == 2
+    assert follow('{"a": [1, {"b": 2}]}', "json/a/-1/b") == 2
