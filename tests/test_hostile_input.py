@@ -256,6 +256,8 @@ def test_numpy_scalars_are_arguments_like_python_numbers() -> None:
 # float64 entries, 114,402,424,000 bytes.
 SEED_WITH_HUGE_BATCH = "114,402,424,000 bytes (107 GiB)"
 
+X_ONE = np.ones((1, 1))
+
 SIZES: list[tuple[str, Callable[[], object], str]] = [
     (
         "init_params-batch-10**7",
@@ -281,7 +283,31 @@ SIZES: list[tuple[str, Callable[[], object], str]] = [
         lambda: train(PARAMS, X, Y, learning_rate=0.0, steps=10**12),
         f"steps = 1000000000000 needs about 8,000,000,000,000 bytes (7.28 TiB), {LIMIT}",
     ),
+    (
+        "check_training-steps-10**6",
+        # A trajectory at the largest drawn dims (130, 1100, 260, 20): one step's arrays,
+        # 8 * 1,159,600 = 9,276,800 bytes; the losses, 8 * 10**6; the weights,
+        # 8 * (10**6 + 1) * (1100 * 260 + 260 * 20) = 2,329,602,329,600.
+        lambda: conformance.check_training(_never_called, steps=10**6),
+        "steps = 1000000 (a drawn trajectory at the largest drawn dims, (130, 1100, 260, 20)) "
+        f"needs about 2,329,619,606,400 bytes (2.12 TiB), {LIMIT}",
+    ),
+    (
+        "check_training_case-steps-10**12",
+        # 8 * 14 = 112 bytes of one step's arrays, 8 * 10**12 of losses, 16 * (10**12 + 1)
+        # of weights.
+        lambda: conformance.check_training_case(
+            _never_called, X_ONE, X_ONE, X_ONE, X_ONE, 0.5, 10**12
+        ),
+        f"steps = 1000000000000 at dims (1, 1, 1, 1) needs about 24,000,000,000,128 bytes "
+        f"(21.8 TiB), {LIMIT}",
+    ),
 ]
+
+
+def _never_called(*arguments: object) -> object:
+    """A training implementation that the judge must not reach: its answer would be a verdict."""
+    raise AssertionError("called")
 
 
 @pytest.mark.parametrize(
@@ -338,6 +364,13 @@ CLI_SIZES: list[tuple[str, list[str], str]] = [
         ["train", "--steps", "9" * 5000],
         "twolayer train: error: argument --steps: steps must be an integer >= 0; got str "
         f"'{'9' * 56}... (see twolayer train --help)",
+    ),
+    (
+        "check-train-steps-10**5",
+        # As check_training-steps-10**6 above, for 10**5 steps.
+        ["check", "--train", "twolayer.zoo:reference_train", "--steps", "100000"],
+        "twolayer: error: steps = 100000 (a drawn trajectory at the largest drawn dims, "
+        f"(130, 1100, 260, 20)) needs about 232,972,406,400 bytes (217 GiB), {LIMIT}",
     ),
 ]
 

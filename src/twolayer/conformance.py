@@ -36,11 +36,15 @@ from numpy.typing import NDArray
 from twolayer import bounds, exact, isolation, vectors
 from twolayer.network import backward_values, forward, value_and_grad
 from twolayer.shapes import (
+    JUDGE_MAX_DIMS,
     RELU_GRAD_AT_ZERO_CHOICES,
+    Dims,
     Params,
+    check_bytes,
     check_count,
     check_relu_grad_at_zero,
     frozen,
+    trajectory_bytes,
 )
 from twolayer.training import sgd_step
 from twolayer.vectors import CaseInputs, json_kind, parse_json
@@ -2058,6 +2062,12 @@ def _run_drawn_training(
     tally.record(found, _training_rejudge(judge, *cases[id(found)], DRAWN))
 
 
+def _check_trajectory_bytes(name: str, case: CaseInputs, steps: int) -> None:
+    """Refuse, before ``train`` is called, a trajectory too large to hold (``shapes.MAX_BYTES``)."""
+    dims = Dims(case.x.shape[0], case.x.shape[1], case.w1.shape[1], case.w2.shape[1])
+    check_bytes(f"{name} = {steps} at dims {tuple(dims)}", trajectory_bytes(dims, steps))
+
+
 def check_training(
     train: TrainFunction | str,
     *,
@@ -2123,10 +2133,17 @@ def check_training(
     max_steps = check_count("steps", steps, 1)
     examples = check_count("max_examples", max_examples, 0)
     limit = _check_timeout(timeout)
+    if examples:
+        check_bytes(
+            f"steps = {max_steps} (a drawn trajectory at the largest drawn dims, "
+            f"{tuple(JUDGE_MAX_DIMS)})",
+            trajectory_bytes(JUDGE_MAX_DIMS, max_steps),
+        )
     chosen = training_cases() if cases is None else tuple(cases)
     applying: list[tuple[CaseInputs, int]] = []
     for case, case_steps in chosen:
         check_count("a frozen trajectory's steps", case_steps, 1)
+        _check_trajectory_bytes("a frozen trajectory's steps", case, case_steps)
         if applies(case, arithmetic):
             applying.append((case, case_steps))
     skipped = len(chosen) - len(applying)
@@ -2221,6 +2238,7 @@ def check_training_case(
     count = check_count("steps", steps, 1)
     forward(Params(w1, w2), x)  # validates the shapes and dtypes, in axis names
     case = CaseInputs(0, "given", (), rule, x, y, w1, w2, float(learning_rate))
+    _check_trajectory_bytes("steps", case, count)
     if not applies(case, arithmetic):
         raise ValueError(
             f"the case's inputs must lie on the {arithmetic} grid (numbers that its format holds "

@@ -300,6 +300,23 @@ def steps_bytes(steps: int) -> int:
     return _FLOAT64_BYTES * steps
 
 
+def trajectory_bytes(dims: Dims, steps: int) -> int:
+    """Estimate the bytes of a trajectory of ``steps`` updates at ``dims``, as the training judge
+    receives it: ``losses`` and every step's ``w1`` and ``w2`` (``steps + 1`` of each), on top
+    of one step's arrays.
+
+    >>> trajectory_bytes(SEED_DIMS, 500)  # the seed's run, kept whole
+    407968160
+    """
+    _, d_in, hidden, d_out = dims
+    weights = (steps + 1) * (d_in * hidden + hidden * d_out)
+    return dims_bytes(dims) + steps_bytes(steps) + _FLOAT64_BYTES * weights
+
+
+JUDGE_MAX_DIMS = Dims(130, 1100, 260, 20)
+"""The largest dims of the judge's drawn cases: the seed's and beyond, on every axis."""
+
+
 def check_bytes(what: str, needed: int) -> None:
     """Raise ``ValueError`` if ``needed`` bytes exceed ``MAX_BYTES``; ``what`` names the cause.
 

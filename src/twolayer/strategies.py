@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from numpy.typing import NDArray
 
-from twolayer.shapes import SEED_DIMS, Dims, Params, X, Y, frozen
+from twolayer.shapes import JUDGE_MAX_DIMS, SEED_DIMS, Dims, Params, X, Y, frozen
 from twolayer.vectors import CaseInputs
 
 __all__ = [
@@ -300,7 +300,7 @@ _JUDGE_LOW, _JUDGE_HIGH = 2.0**-4, 2.0**5
 _JUDGE_LEARNING_RATE_LOW, _JUDGE_LEARNING_RATE_HIGH = 2.0**-10, 0.5
 _JUDGE_CORNER = 3  # hypothesis draws each array's top-left corner of this side entry by entry
 _JUDGE_BLOCK = 64  # numpy fills the rest in blocks of this side, each from its own stream
-_JUDGE_MAX_DIMS = Dims(130, 1100, 260, 20)  # the seed's dims and beyond, on every axis
+_JUDGE_MAX_DIMS = JUDGE_MAX_DIMS  # the seed's dims and beyond, on every axis
 _JUDGE_TILES = (8, 16, 32, 64)  # the tile and chunk widths whose tails the sizes favour
 # Each axis: a small size (1 to 3, where shrinking ends), an awkward size, or any size at all.
 _JUDGE_SIZE_BRANCHES = ("small",) * 6 + ("awkward",) * 6 + ("any",) * 4
