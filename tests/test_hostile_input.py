@@ -540,8 +540,8 @@ DOCUMENT_ATTACKS: list[tuple[str, Callable[[bytes], object], type[Exception], st
             zoo.reference_step, cases=[], max_examples=0
         ),
         ValueError,
-        "nothing was judged: no case applies to float64 (0 skipped: off its grid or range) and "
-        "none was drawn; a verdict needs at least one case",
+        "nothing to judge: none of the 0 frozen cases given applies to float64 and max_examples "
+        "is 0; a verdict needs at least one judged case",
     ),
 ]
 

@@ -109,7 +109,7 @@ _UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 
 def printable(text: str, limit: int = _TEXT_MAX) -> str:
-    """``text`` as one line that a terminal shows as it is: each control character, format
+    r"""``text`` as one line that a terminal shows as it is: each control character, format
     character, lone surrogate or line separator written as its Python escape, and at most
     ``limit`` characters kept (the rest counted).
 
