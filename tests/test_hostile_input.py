@@ -31,6 +31,13 @@ from twolayer.shapes import MAX_BYTES
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
+# How shapes.shown writes numpy's scalars, type then repr: numpy 2 names its bool numpy.bool and
+# writes reprs as np.True_ and np.float64(2.0) (NEP 51); 1.26, the lowest allowed, numpy.bool_,
+# True and 2.0.
+_NUMPY_2 = np.lib.NumpyVersion(np.__version__) >= "2.0.0"
+SHOWN_TRUE = "numpy.bool np.True_" if _NUMPY_2 else "numpy.bool_ True"
+SHOWN_TWO = "numpy.float64 np.float64(2.0)" if _NUMPY_2 else "numpy.float64 2.0"
+
 
 def _not_jaxtyping(function: Callable[..., Any]) -> bool:
     return "jaxtyping" not in inspect.getfile(function)
@@ -138,7 +145,7 @@ ARGUMENTS: list[tuple[str, Callable[[object], object], object, type[Exception], 
         _sgd_rate,
         np.True_,
         TypeError,
-        "learning_rate must be a real number >= 0; got numpy.bool np.True_",
+        f"learning_rate must be a real number >= 0; got {SHOWN_TRUE}",
     ),
     (
         "learning_rate-repr-raises",
@@ -181,14 +188,14 @@ ARGUMENTS: list[tuple[str, Callable[[object], object], object, type[Exception], 
         _train_steps,
         np.True_,
         TypeError,
-        "steps must be an integer >= 0; got numpy.bool np.True_",
+        f"steps must be an integer >= 0; got {SHOWN_TRUE}",
     ),
     (
         "steps-numpy-float",
         _train_steps,
         np.float64(2.0),
         TypeError,
-        "steps must be an integer >= 0; got numpy.float64 np.float64(2.0)",
+        f"steps must be an integer >= 0; got {SHOWN_TWO}",
     ),
     (
         "steps-0d-array",
@@ -216,7 +223,7 @@ ARGUMENTS: list[tuple[str, Callable[[object], object], object, type[Exception], 
         _dims,
         Dims(2, bad(np.True_), 4, 5),
         TypeError,
-        "dims.d_in must be an integer >= 1; got numpy.bool np.True_",
+        f"dims.d_in must be an integer >= 1; got {SHOWN_TRUE}",
     ),
 ]
 

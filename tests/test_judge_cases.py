@@ -10,15 +10,18 @@ as the judge draws them (the sample is not the judge's own sequence, which depen
 function, but one of the same distribution).
 """
 
+import contextlib
+import importlib
 from collections.abc import Callable
 from functools import cache
+from pathlib import Path
 from random import Random
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
 
-from twolayer import SEED_DIMS, Dims, conformance
+from twolayer import SEED_DIMS, Dims, conformance, zoo
 from twolayer import strategies as tst
 from twolayer.vectors import CaseInputs
 
@@ -237,3 +240,45 @@ def test_the_small_cases_have_every_axis_from_one_to_three(arithmetic: str) -> N
     sizes = {size for case in drawn for size in dims_of(case)}
     assert len(drawn) == 100
     assert sizes == {1, 2, 3}, sizes
+
+
+# Literals of the kinds the judge draws: sizes near tile edges, small floats, a learning rate.
+_LOCAL_LITERALS = (
+    "SIZES = (3, 7, 17, 33, 65, 129, 257, 513, 1023, 1025)\n"
+    "VALUES = (0.1, 0.3, 1.7, 2.5, -3.25, 0.001, 12.5, -0.75, 6.0e-05, 1e-06)\n"
+)
+
+
+def _drawn_verdict() -> str:
+    report = conformance.check_implementation(
+        zoo.reference_step, cases=[], max_examples=40, implementation="reference_step"
+    )
+    assert report.conforms
+    return conformance.format_report(report)
+
+
+def _has_constant_collector() -> bool:
+    try:
+        from hypothesis.internal.conjecture import providers  # noqa: PLC0415 (private)
+    except ImportError:
+        return False
+    return hasattr(providers, "_get_local_constants")
+
+
+def test_the_drawn_cases_do_not_depend_on_the_callers_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The judge's drawn cases are the same whatever else is loaded: hypothesis's constants from
+    local modules (a user's module with literals, imported beside the judge) do not reach them.
+
+    Without the guard, the same import changes the cases wherever hypothesis collects such
+    constants (6.131 and later), so the first assertion is not vacuous there; hypothesis 6.100,
+    the lowest allowed, collects none, and then the cases must agree even unguarded.
+    """
+    before = _drawn_verdict()
+    (tmp_path / "user_literals.py").write_text(_LOCAL_LITERALS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.import_module("user_literals")
+    assert _drawn_verdict() == before
+    monkeypatch.setattr(conformance, "_without_local_constants", contextlib.nullcontext)
+    assert (_drawn_verdict() != before) == _has_constant_collector()
