@@ -1,7 +1,9 @@
-"""Expensive results that several tests compare against, computed once a session.
+"""What several test files share: expensive results, and one comparison.
 
-``tests/conftest.py`` hands them out as session-scoped fixtures; the types live here, where the
-tests can import them. Every array in them is read-only, so no test can change another's.
+The expensive results are computed once a session: ``tests/conftest.py`` hands them out as
+session-scoped fixtures; the types live here, where the tests can import them. Every array in
+them is read-only, so no test can change another's. ``same_bits`` is defined
+here once for the files that use it.
 """
 
 import json
@@ -46,3 +48,12 @@ def reference_results() -> bytes:
     test can change.
     """
     return json.dumps(conformance.results_document(zoo.reference_step)).encode()
+
+
+def same_bits(a: NDArray[np.float64], b: NDArray[np.float64]) -> bool:
+    """Equal as raw bytes, with shape and dtype: -0.0 is not 0.0, and a NaN equals its own bits.
+
+    ``np.array_equal`` is not enough for "bit for bit": it calls -0.0 equal to 0.0 and NaN
+    unequal to itself.
+    """
+    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from numpy.typing import NDArray
-from shared_runs import SeedRun
+from shared_runs import SeedRun, same_bits
 
 import twolayer
 from twolayer import strategies as tst
@@ -45,10 +45,6 @@ def seed_loop(
         w1 -= learning_rate * grad_loss_w1
         w2 -= learning_rate * grad_loss_w2
     return losses, w1, w2
-
-
-def same_bits(a: NDArray[np.float64], b: NDArray[np.float64]) -> bool:
-    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
 
 
 def assert_train_matches_seed_loop(
