@@ -1,9 +1,9 @@
-"""What several test files share: expensive results, and one comparison.
+"""What several test files share: expensive results, one hand-made case, one comparison.
 
 The expensive results are computed once a session: ``tests/conftest.py`` hands them out as
 session-scoped fixtures; the types live here, where the tests can import them. Every array in
-them is read-only, so no test can change another's. ``same_bits`` is defined
-here once for the files that use it.
+them is read-only, so no test can change another's. ``NEGATIVE_TIE`` and ``same_bits`` are
+defined here once for the files that use them.
 """
 
 import json
@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 
 import twolayer
 from twolayer import conformance, zoo
+from twolayer import strategies as tst
 
 
 class SeedRun(NamedTuple):
@@ -57,3 +58,11 @@ def same_bits(a: NDArray[np.float64], b: NDArray[np.float64]) -> bool:
     unequal to itself.
     """
     return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+# A tie whose gradient is negative: h = 1 * 0 = 0 exactly, and grad_h_relu = 2 (0 - 1) * 1 = -2,
+# so that a factor of 0 multiplied in (0 * -2) would give -0.0. tests/test_relu_mask.py holds it
+# to being that tie (test_the_negative_tie_is_a_tie_with_a_negative_gradient).
+NEGATIVE_TIE = tst.Case(
+    np.array([[1.0]]), np.array([[1.0]]), twolayer.Params(np.array([[0.0]]), np.array([[1.0]]))
+)
