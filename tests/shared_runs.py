@@ -1,7 +1,9 @@
-"""Expensive results that several tests compare against, computed once a session.
+"""What several test files share: expensive results, one hand-made case, one comparison.
 
-``tests/conftest.py`` hands them out as session-scoped fixtures; the types live here, where the
-tests can import them. Every array in them is read-only, so no test can change another's.
+The expensive results are computed once a session: ``tests/conftest.py`` hands them out as
+session-scoped fixtures; the types live here, where the tests can import them. Every array in
+them is read-only, so no test can change another's. ``NEGATIVE_TIE`` and ``same_bits`` are
+defined here once for the files that use them.
 """
 
 import json
@@ -12,6 +14,7 @@ from numpy.typing import NDArray
 
 import twolayer
 from twolayer import conformance, zoo
+from twolayer import strategies as tst
 
 
 class SeedRun(NamedTuple):
@@ -46,3 +49,20 @@ def reference_results() -> bytes:
     test can change.
     """
     return json.dumps(conformance.results_document(zoo.reference_step)).encode()
+
+
+def same_bits(a: NDArray[np.float64], b: NDArray[np.float64]) -> bool:
+    """Equal as raw bytes, with shape and dtype: -0.0 is not 0.0, and a NaN equals its own bits.
+
+    ``np.array_equal`` is not enough for "bit for bit": it calls -0.0 equal to 0.0 and NaN
+    unequal to itself.
+    """
+    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+# A tie whose gradient is negative: h = 1 * 0 = 0 exactly, and grad_h_relu = 2 (0 - 1) * 1 = -2,
+# so that a factor of 0 multiplied in (0 * -2) would give -0.0. tests/test_relu_mask.py holds it
+# to being that tie (test_the_negative_tie_is_a_tie_with_a_negative_gradient).
+NEGATIVE_TIE = tst.Case(
+    np.array([[1.0]]), np.array([[1.0]]), twolayer.Params(np.array([[0.0]]), np.array([[1.0]]))
+)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from numpy.typing import NDArray
@@ -178,6 +178,30 @@ def test_a_mask_decides_ties_and_overrides_the_sign_of_h() -> None:
     assert nothing.grad_w1.tolist() == [[0, 0, 0], [0, 0, 0]]  # the tie is blocked: factor 0
     seed_mask = exact.step(params, x, y, 0.0, mask=np.array([[True, False, True]]))
     assert_equals_plain(seed_mask, plain_step(tst.Case(x, y, params), 0.0, 1.0))
+
+
+@given(case=tst.dyadic_cases())
+@example(
+    case=tst.Case(
+        np.array([[1.0]]),
+        np.array([[0.0]]),
+        twolayer.Params(np.array([[1.0, 0.5]]), np.ones((2, 1))),
+    )
+)  # h = [1, 0.5]: 0.5 is one unit of h's dyadic grid, the smallest positive value it can hold
+def test_the_exact_relu_keeps_every_positive_h_however_small(case: tst.Case) -> None:
+    """The exact step's h_relu is h wherever h > 0, down to the smallest positive h, else 0.
+
+    On the dyadic grid, where float64 is exact, it equals ``forward``'s h_relu.
+    """
+    reference = exact.step(case.params, case.x, case.y, 0.0)
+    h = np.array(reference.h.tolist(), dtype=object)
+    expected = np.where(h > 0, h, 0)
+    assert reference.h_relu.tolist() == expected.tolist()
+    # On the dyadic grid float64 is exact, so the oracle's own h_relu must agree bit for bit.
+    assert np.array_equal(
+        np.array(reference.h_relu.tolist(), dtype=np.float64),
+        twolayer.forward(case.params, case.x).h_relu,
+    )
 
 
 def bad(value: object) -> Any:

@@ -11,19 +11,21 @@ counts are existence checks, not ratios: a share that the derandomized ``ci`` dr
 reach (say 60%) is no property of the strategies, and other profiles and seeds fall below it.
 """
 
+import math
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
+from shared_runs import NEGATIVE_TIE
 from unhooking import unhooked
 
 import twolayer
 from twolayer import strategies as tst
-from twolayer.gradcheck import GradcheckReport, check_gradients
+from twolayer.gradcheck import MODES, GradcheckReport, check_gradients
 
 RULES = st.sampled_from(twolayer.RELU_GRAD_AT_ZERO_CHOICES)
 RULE_PAIRS = st.permutations(twolayer.RELU_GRAD_AT_ZERO_CHOICES).map(lambda p: (p[0], p[1]))
@@ -355,6 +357,69 @@ def test_an_overflowing_loss_is_skipped_not_judged() -> None:
     directional = check(case, grads, mode="directional")
     assert directional.entries_checked == 0
     assert all("not finite" in d.note for d in directional.directions)
+
+
+@given(
+    case=st.one_of(tst.cases(), tst.tie_cases()),
+    mode=st.sampled_from(MODES),
+    wrong=st.booleans(),
+)
+@example(case=NEGATIVE_TIE, mode="directional", wrong=False)  # a held column: skipped entries
+@example(case=NEGATIVE_TIE, mode="entries", wrong=True)  # a tie entry, and a failing report
+def test_a_gradcheck_report_agrees_with_its_own_details(
+    case: tst.Case, mode: str, wrong: bool
+) -> None:
+    """A report's summary is read off its details, in both modes, passing or failing.
+
+    Every entry is checked or skipped with a reason; ``worst`` is a judged ratio of the details
+    (or 0.0) and no judged ratio exceeds it; ``passed`` holds exactly when no ratio exceeds 1.
+    """
+    _, grads = twolayer.value_and_grad(case.params, case.x, case.y)
+    if wrong:  # a sign flip, so that failing reports are drawn too
+        grads = twolayer.Grads(-grads.w1, grads.w2)
+    report = check_gradients(case.params, case.x, case.y, grads, mode=mode)
+    assert report.mode == mode
+    counted = report.entries_checked + report.entries_skipped
+    # Every entry is accounted for, in both modes: checked, or skipped with its reason.
+    assert counted == grads.w1.size + grads.w2.size
+    assert all(entry.tensor in {"w1", "w2"} and entry.reason for entry in report.skipped)
+    # The details' ratios per tensor: one a direction in directional mode, one an entry else.
+    ratios: dict[str, list[float]] = {}
+    if mode == "directional":
+        assert (report.tolerance, report.ratio, report.tie_entries) == (None, None, ())
+        assert all(direction.tensor in {"w1", "w2"} for direction in report.directions)
+        for tensor in ("w1", "w2"):
+            ratios[tensor] = [d.ratio for d in report.directions if d.tensor == tensor]
+    else:
+        assert report.directions == ()
+        assert report.ratio is not None
+        for tensor, ratio in zip(("w1", "w2"), report.ratio, strict=True):
+            ratios[tensor] = ratio.ravel().tolist()
+    # worst is stated by what it is, not recomputed as the code does: a ratio that the details
+    # hold (or 0.0 where they hold none), and no judged ratio exceeds it; a nan is not judged.
+    assert set(report.worst) == {"w1", "w2"}
+    for tensor, details in ratios.items():
+        judged = [r for r in details if not math.isnan(r)]
+        assert report.worst[tensor] in [*judged, 0.0]
+        assert all(r <= report.worst[tensor] for r in judged)
+    # passed is read off the details, independently of worst: no judged ratio above 1.
+    assert report.passed == (not any(r > 1 for rs in ratios.values() for r in rs))
+
+
+def test_the_reports_examples_skip_and_fail_as_they_say() -> None:
+    """On NEGATIVE_TIE, directional mode skips w1's held entry, and entries mode names the tie.
+
+    So the examples of the property above are what their comments say: a report with a skipped
+    entry, and a failing report with a tie entry.
+    """
+    case = NEGATIVE_TIE
+    _, grads = twolayer.value_and_grad(case.params, case.x, case.y)
+    held = check_gradients(case.params, case.x, case.y, grads, mode="directional")
+    assert [entry.tensor for entry in held.skipped] == ["w1"]
+    flipped = twolayer.Grads(-grads.w1, grads.w2)
+    failed = check_gradients(case.params, case.x, case.y, flipped, mode="entries")
+    assert not failed.passed
+    assert failed.tie_entries == ((0, 0),)
 
 
 # -- validation ---------------------------------------------------------------------------------

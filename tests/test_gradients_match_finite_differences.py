@@ -24,6 +24,10 @@ zeroed, so that ``h[:, j] == 0``), which are on the grid too.
 A step ``s`` crosses a kink when ``0 < |h[b, j]| <= s |x[b, a]|`` for the entry ``w1[a, j]``; on
 this grid ``|h| >= 2**-8 > s |x|`` unless ``h == 0``, so only exact ties are skipped (the
 skipped entries are counted; ``w2`` entries never move ``h`` and are always checked).
+
+The gradient checked here is ``value_and_grad``'s; ``backward`` and ``backward_values`` give the
+same bits, and the same loss, under every tie convention (the last test), so the check holds for
+all three.
 """
 
 from collections import Counter
@@ -33,6 +37,7 @@ import numpy as np
 from hypothesis import event, given
 from hypothesis import strategies as st
 from numpy.typing import NDArray
+from shared_runs import same_bits
 
 import twolayer
 from twolayer import strategies as tst
@@ -160,3 +165,25 @@ def test_the_tolerance_is_far_below_the_gradient_scale() -> None:
     _, tolerance = central_difference(case, "w2", (0, 0))
     assert tolerance < 1e-6
     assert np.abs(grads.w2).max() > 1e3 * tolerance
+
+
+@given(
+    case=st.one_of(tst.cases(), tst.tie_cases()),
+    rule=st.sampled_from(twolayer.RELU_GRAD_AT_ZERO_CHOICES),
+)
+def test_the_three_ways_to_the_gradient_agree_bit_for_bit(case: tst.Case, rule: float) -> None:
+    """backward, backward_values and value_and_grad give the same gradient bits, per convention.
+
+    And value_and_grad's loss is loss(forward(...)) exactly.
+    """
+    activations = twolayer.forward(case.params, case.x)
+    grads = twolayer.backward(case.params, case.x, case.y, activations, relu_grad_at_zero=rule)
+    values = twolayer.backward_values(
+        case.params, case.x, case.y, activations, relu_grad_at_zero=rule
+    )
+    value, grads_too = twolayer.value_and_grad(case.params, case.x, case.y, relu_grad_at_zero=rule)
+    assert value == twolayer.loss(activations.y_pred, case.y)
+    for a, b in ((grads.w1, values.grad_w1), (grads.w2, values.grad_w2)):
+        assert same_bits(a, b)
+    for a, b in zip(grads, grads_too, strict=True):
+        assert same_bits(a, b)

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from numpy.typing import NDArray
-from shared_runs import SeedRun
+from shared_runs import SeedRun, same_bits
+from unhooking import unhooked
 
 import twolayer
 from twolayer import strategies as tst
@@ -45,10 +46,6 @@ def seed_loop(
         w1 -= learning_rate * grad_loss_w1
         w2 -= learning_rate * grad_loss_w2
     return losses, w1, w2
-
-
-def same_bits(a: NDArray[np.float64], b: NDArray[np.float64]) -> bool:
-    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
 
 
 def assert_train_matches_seed_loop(
@@ -96,6 +93,20 @@ def test_legacy_init_draws_the_notebooks_stream() -> None:
     state = np.random.RandomState(7)  # what np.random.seed(7) sets up for np.random.randn
     for drawn, shape in zip((x, y, *params), [(3, 4), (3, 2), (4, 5), (5, 2)], strict=True):
         assert same_bits(drawn, state.randn(*shape))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 63, 64, 2**31, 2**32 - 1])
+def test_legacy_init_takes_every_seed_that_randomstate_takes(seed: int) -> None:
+    """Every seed in RandomState's range [0, 2**32), its ends included, draws RandomState's stream.
+
+    The seeds outside it are refused (tests/test_validation.py,
+    test_legacy_init_refuses_every_other_seed_in_its_own_words).
+    """
+    x, y, params = unhooked(twolayer.legacy_init)(seed, twolayer.Dims(3, 4, 5, 2))
+    state = np.random.RandomState(seed)
+    expected = [state.randn(*shape) for shape in (x.shape, y.shape, *(w.shape for w in params))]
+    for got, want in zip((x, y, *params), expected, strict=True):
+        assert same_bits(got, want)
 
 
 @given(

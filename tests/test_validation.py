@@ -9,7 +9,7 @@ message. These tests are about twolayer's own messages, the ones every user sees
 """
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from unhooking import unhooked
 
 import twolayer
+from twolayer import bounds, exact, gradcheck
 
 DIMS = twolayer.Dims(batch=4, d_in=3, hidden=5, d_out=2)
 RNG = np.random.default_rng(0)
@@ -44,6 +45,11 @@ loss = unhooked(twolayer.loss)
 sgd_step = unhooked(twolayer.sgd_step)
 init_params = unhooked(twolayer.init_params)
 legacy_init = unhooked(twolayer.legacy_init)
+backward_values = unhooked(twolayer.backward_values)
+exact_step = unhooked(exact.step)
+exact_value_and_grad = unhooked(exact.value_and_grad)
+step_bounds = unhooked(bounds.step_bounds)
+check_gradients = unhooked(gradcheck.check_gradients)
 
 
 Call = Callable[[twolayer.Params, NDArray[np.float64], NDArray[np.float64]], object]
@@ -100,6 +106,126 @@ def test_hidden_sizes_that_disagree_between_w1_and_w2_are_refused(call: Call) ->
         match=r"params\.w2 must have shape \(hidden, d_out\) = \(5, \?\) \(hidden = 5 from params\.w1\); got shape \(4, 2\)",
     ):
         call(params, X, Y)
+
+
+# -- every array argument of every public function, by name --------------------------------------
+
+# A batch of 3, as many rows as an Activations triple has members: an array of h then passes a bare
+# length check, so that only backward's own type check can refuse it (see the activations below).
+TRIPLE_DIMS = twolayer.Dims(batch=3, d_in=4, hidden=5, d_out=2)
+X3, Y3, PARAMS3 = twolayer.legacy_init(0, TRIPLE_DIMS)
+ACTIVATIONS3 = twolayer.forward(PARAMS3, X3)
+_, GRADS3 = twolayer.value_and_grad(PARAMS3, X3, Y3)
+
+# Every array argument of the public functions, by the name its errors give it, with its axes.
+ARRAY_ARGUMENTS: dict[str, tuple[NDArray[np.float64], str]] = {
+    "params.w1": (PARAMS3.w1, "d_in, hidden"),
+    "params.w2": (PARAMS3.w2, "hidden, d_out"),
+    "grads.w1": (GRADS3.w1, "d_in, hidden"),
+    "grads.w2": (GRADS3.w2, "hidden, d_out"),
+    "grad_error_bound.w1": (np.abs(GRADS3.w1), "d_in, hidden"),
+    "grad_error_bound.w2": (np.abs(GRADS3.w2), "hidden, d_out"),
+    "x": (X3, "batch, d_in"),
+    "y": (Y3, "batch, d_out"),
+    "y_pred": (ACTIVATIONS3.y_pred, "batch, d_out"),
+    "activations.h": (ACTIVATIONS3.h, "batch, hidden"),
+    "activations.h_relu": (ACTIVATIONS3.h_relu, "batch, hidden"),
+    "activations.y_pred": (ACTIVATIONS3.y_pred, "batch, d_out"),
+}
+
+Arrays = Mapping[str, NDArray[np.float64]]
+
+
+def _params(a: Arrays) -> twolayer.Params:
+    return twolayer.Params(a["params.w1"], a["params.w2"])
+
+
+def _grads(a: Arrays, name: str = "grads") -> twolayer.Grads:
+    return twolayer.Grads(a[f"{name}.w1"], a[f"{name}.w2"])
+
+
+def _activations(a: Arrays) -> twolayer.Activations:
+    return twolayer.Activations(
+        a["activations.h"], a["activations.h_relu"], a["activations.y_pred"]
+    )
+
+
+BACKWARD_ARGS = (
+    "params.w1",
+    "params.w2",
+    "x",
+    "y",
+    *(f"activations.{n}" for n in ("h", "h_relu", "y_pred")),
+)
+
+# Each public function that takes arrays: how to call it from ARRAY_ARGUMENTS' names, and which
+# of them it takes.
+ARRAY_CALLS: dict[str, tuple[Callable[[Arrays], object], tuple[str, ...]]] = {
+    "forward": (lambda a: forward(_params(a), a["x"]), ("params.w1", "params.w2", "x")),
+    "loss": (lambda a: loss(a["y_pred"], a["y"]), ("y_pred", "y")),
+    "backward": (lambda a: backward(_params(a), a["x"], a["y"], _activations(a)), BACKWARD_ARGS),
+    "backward_values": (
+        lambda a: backward_values(_params(a), a["x"], a["y"], _activations(a)),
+        BACKWARD_ARGS,
+    ),
+    "value_and_grad": (
+        lambda a: value_and_grad(_params(a), a["x"], a["y"]),
+        ("params.w1", "params.w2", "x", "y"),
+    ),
+    "sgd_step": (
+        lambda a: sgd_step(_params(a), _grads(a), 1e-3),
+        ("params.w1", "params.w2", "grads.w1", "grads.w2"),
+    ),
+    "train": (
+        lambda a: train(_params(a), a["x"], a["y"], learning_rate=1e-3, steps=1),
+        ("params.w1", "params.w2", "x", "y"),
+    ),
+    "exact.step": (
+        lambda a: exact_step(_params(a), a["x"], a["y"], 1e-3),
+        ("params.w1", "params.w2", "x", "y"),
+    ),
+    "exact.value_and_grad": (
+        lambda a: exact_value_and_grad(_params(a), a["x"], a["y"]),
+        ("params.w1", "params.w2", "x", "y"),
+    ),
+    "bounds.step_bounds": (
+        lambda a: step_bounds(_params(a), a["x"], a["y"], 1e-3),
+        ("params.w1", "params.w2", "x", "y"),
+    ),
+    "gradcheck.check_gradients": (
+        lambda a: check_gradients(
+            _params(a),
+            a["x"],
+            a["y"],
+            _grads(a),
+            grad_error_bound=_grads(a, "grad_error_bound"),
+        ),
+        ("params.w1", "params.w2", "x", "y", "grads.w1", "grads.w2", "grad_error_bound.w1"),
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("call", "argument"),
+    [(call, argument) for call, (_, arguments) in ARRAY_CALLS.items() for argument in arguments],
+)
+def test_every_array_argument_is_named_with_its_axes_in_its_own_error(
+    call: str, argument: str
+) -> None:
+    """An array argument with a wrong number of axes is refused by its own name and its axes.
+
+    Every array argument of every public function: the error starts
+    ``<argument> must have 2 axes (<its axes>)``, and a good call with the same arrays passes.
+    """
+    function, _ = ARRAY_CALLS[call]
+    arrays = {name: array for name, (array, _) in ARRAY_ARGUMENTS.items()}
+    function(arrays)  # the good call passes, so the error below is this argument's
+    arrays[argument] = arrays[argument][None]
+    with pytest.raises(ValueError, match="axes") as info:
+        function(arrays)
+    assert str(info.value).startswith(
+        f"{argument} must have 2 axes ({ARRAY_ARGUMENTS[argument][1]})"
+    )
 
 
 # Every (call, argument) pair but (backward, w1): backward does not read w1's values, which the
@@ -219,6 +345,20 @@ def test_legacy_seeds_outside_randomstates_range_are_refused(seed: object) -> No
         legacy_init(bad(seed), DIMS)
 
 
+@pytest.mark.parametrize("seed", [-1, -(2**32), 2**32, 2**33, 3**32, True, False, 1.0, 2.0**40])
+def test_legacy_init_refuses_every_other_seed_in_its_own_words(seed: object) -> None:
+    """A seed that RandomState would not take as it is, a bool or a float included, is refused.
+
+    The ``ValueError`` says the range and what arrived, in these words exactly; the seeds that
+    it takes are in tests/test_seed_fidelity.py.
+    """
+    with pytest.raises(ValueError, match="seed") as info:
+        legacy_init(bad(seed), DIMS)
+    assert str(info.value) == (
+        f"seed must be an integer in [0, 2**32) for RandomState; got {seed!r}"
+    )
+
+
 def test_activations_of_the_wrong_shape_are_refused() -> None:
     activations = twolayer.forward(PARAMS, X)
     short = twolayer.Activations(activations.h[:, :4], activations.h_relu, activations.y_pred)
@@ -228,6 +368,29 @@ def test_activations_of_the_wrong_shape_are_refused() -> None:
         backward(PARAMS, X, Y, short)
     with pytest.raises(TypeError, match=r"activations must be twolayer\.Activations"):
         backward(PARAMS, X, Y, bad(activations.h))
+
+
+@pytest.mark.parametrize(
+    "activations",
+    [list(ACTIVATIONS3), ACTIVATIONS3[:2], (*ACTIVATIONS3, ACTIVATIONS3.h), ACTIVATIONS3.h, None],
+    ids=["list", "pair", "quadruple", "array-of-3-rows", "None"],
+)
+@pytest.mark.parametrize("function", [backward, backward_values], ids=["backward", "values"])
+def test_backward_refuses_anything_but_an_activations_triple_in_its_own_words(
+    function: Callable[..., object], activations: object
+) -> None:
+    """``backward`` and ``backward_values`` take only ``twolayer.Activations`` from ``forward``.
+
+    A list, a tuple of another length, an array or None is a ``TypeError`` in these words
+    exactly, even an array of 3 rows, which has a triple's length.
+    """
+    assert len(X3) == 3  # so that an array of h passes a bare length check
+    with pytest.raises(TypeError, match="activations") as info:
+        function(PARAMS3, X3, Y3, activations)
+    assert str(info.value) == (
+        "activations must be twolayer.Activations(h, h_relu, y_pred) from forward(params, x); "
+        f"got {type(activations).__qualname__}"
+    )
 
 
 def test_the_runtime_shape_checker_rejects_them_too() -> None:
