@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from unhooking import unhooked
 
 import twolayer
-from twolayer import bounds, exact, gradcheck
+from twolayer import bounds, exact, gradcheck, shapes
 
 DIMS = twolayer.Dims(batch=4, d_in=3, hidden=5, d_out=2)
 RNG = np.random.default_rng(0)
@@ -397,3 +397,126 @@ def test_the_runtime_shape_checker_rejects_them_too() -> None:
     # Wrapped by jaxtyping + beartype in this test run: y's batch disagrees with x's.
     with pytest.raises(TypeError, match="batch"):
         twolayer.value_and_grad(PARAMS, X, np.array(Y[:3]))
+
+
+# -- the words of the messages: what shapes' helpers print, exactly ----------------------------
+#
+# Each rule below is a documented promise of twolayer.shapes about the text of an error message;
+# the tests were written where mutation testing of shapes.py found a rule that no test held.
+
+
+def test_a_one_axis_array_is_named_with_a_trailing_comma_as_python_writes_one_tuple() -> None:
+    sizes: shapes.Sizes = {}
+    with pytest.raises(
+        ValueError, match=r"^losses must have 1 axes \(steps,\); got shape \(2, 2\)"
+    ):
+        shapes.check_array("losses", np.zeros((2, 2)), "steps", sizes)
+    shapes.check_array("losses", np.zeros(3), "steps", sizes)
+    expected = (
+        r"^losses must have shape \(steps,\) = \(3,\) \(steps = 3 from losses\); got shape \(4,\)$"
+    )
+    with pytest.raises(ValueError, match=expected):
+        shapes.check_array("losses", np.zeros(4), "steps", sizes)
+
+
+def test_params_must_be_a_pair_in_a_tuple_and_the_message_names_what_came() -> None:
+    for not_params in ([PARAMS.w1, PARAMS.w2], (PARAMS.w1,), (PARAMS.w1, PARAMS.w2, PARAMS.w2)):
+        kind = type(not_params).__qualname__
+        with pytest.raises(
+            TypeError, match=rf"^params must be twolayer\.Params\(w1, w2\).*; got {kind}$"
+        ):
+            forward(bad(not_params), X)
+
+
+def test_an_rng_message_names_the_type_that_came() -> None:
+    with pytest.raises(TypeError, match=r"; got RandomState$"):
+        init_params(bad(np.random.RandomState(0)), DIMS)
+
+
+@pytest.mark.parametrize("rule", [10**400, -(10**400), 2, -1.0, 0.25, np.float32(0.25)])
+def test_any_relu_grad_at_zero_but_0_half_and_1_is_a_value_error_naming_it(rule: object) -> None:
+    with pytest.raises(ValueError, match=r"^relu_grad_at_zero must be one of 0, 0\.5, 1; got "):
+        value_and_grad(PARAMS, X, Y, relu_grad_at_zero=bad(rule))
+
+
+@pytest.mark.parametrize("rule", [0, 0.5, 1, np.float32(0.5), np.int64(1), 1.0])
+def test_every_spelling_of_a_legal_relu_grad_at_zero_is_a_float(rule: object) -> None:
+    checked = shapes.check_relu_grad_at_zero(rule)
+    assert type(checked) is float
+    assert checked == rule
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (10**59, "1" + "0" * 59),  # 60 characters: shown whole
+        (10**60, "an integer of 61 digits"),  # the limit, 10**60, is counted, not written
+        (-(10**60), "an integer of 61 digits"),
+        (10**61 - 1, "an integer of 61 digits"),  # 203 bits: the bit-length estimate says 62
+        pytest.param(10**5000, "an integer of 5001 digits", id="10**5000"),  # past str's limit
+        ("a" * 58, "'" + "a" * 58 + "'"),  # 60 characters with its quotes: whole
+        ("a" * 59, "'" + "a" * 56 + "..."),  # 61: cut to 60 with an ellipsis
+        ("é", r"'\xe9'"),  # nothing but ASCII reaches a message
+        ("\u2028", r"'\u2028'"),
+    ],
+)
+def test_shown_writes_a_value_within_its_limit_in_printable_ascii(value: object, text: str) -> None:
+    assert shapes.shown(value) == text
+
+
+class Hostile:
+    def __repr__(self) -> str:
+        return "\x1b[2J\x07bell"
+
+
+class Raising:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+def test_shown_escapes_what_a_repr_returns_raw() -> None:
+    assert shapes.shown(Hostile()) == r"\x1b[2J\x07bell"
+    assert shapes.shown(Raising()) == "<test_validation.Raising object>"
+
+
+@pytest.mark.parametrize(
+    ("batch", "text"),
+    [(10**23, "batch=" + "1" + "0" * 23), (10**24, "batch=an integer of 25 digits")],
+)
+def test_a_size_in_dims_is_shown_whole_below_24_digits(batch: int, text: str) -> None:
+    with pytest.raises(
+        ValueError, match=rf"^dims = Dims\({text}, d_in=1, hidden=1, d_out=1\) needs"
+    ):
+        shapes.check_dims(twolayer.Dims(batch, 1, 1, 1))
+
+
+GIB = 2**30
+
+
+@pytest.mark.parametrize(
+    ("needed", "amount"),
+    [
+        (shapes.MAX_BYTES + 1, "about 17,179,869,185 bytes (16 GiB)"),
+        (1000 * GIB, "about 1,073,741,824,000 bytes (1000 GiB)"),
+        (1024 * GIB - 1, "about 1,099,511,627,775 bytes (1024 GiB)"),  # never 1.02e+03 GiB
+        (1024 * GIB, "about 1,099,511,627,776 bytes (1 TiB)"),
+        (1024**2 * GIB * 3 // 2, "about 1,688,849,860,263,936 bytes (1.5 PiB)"),
+        (1024**3 * GIB, "about 1,152,921,504,606,846,976 bytes (1 EiB)"),
+        (1024**4 * GIB - 1, "about 1,180,591,620,717,411,303,423 bytes (1024 EiB)"),
+        (1024**4 * GIB, "about 1,180,591,620,717,411,303,424 bytes (over 1 ZiB)"),
+        (10**30 - 1, "about " + "999," * 9 + "999 bytes (over 1 ZiB)"),
+        (10**30, "more than 10**30 bytes"),
+        (10**400, "more than 10**400 bytes"),
+    ],
+)
+def test_an_amount_beyond_the_limit_is_written_in_bytes_and_its_largest_binary_unit(
+    needed: int, amount: str
+) -> None:
+    limit = "beyond the limit of 17,179,869,184 bytes (16 GiB, twolayer.shapes.MAX_BYTES)"
+    with pytest.raises(ValueError) as refused:
+        shapes.check_bytes("it", needed)
+    assert str(refused.value) == f"it needs {amount}, {limit}"
+
+
+def test_the_limit_itself_is_allowed() -> None:
+    shapes.check_bytes("it", shapes.MAX_BYTES)

@@ -147,7 +147,8 @@ def check_array(name: str, value: object, axes: str, sizes: Sizes) -> NDArray[np
             f"{name} must have {len(names)} axes {_shape_in_axes(names, sizes)}; "
             f"got shape {value.shape} with {value.ndim}"
         )
-    for axis, size in zip(names, value.shape, strict=True):
+    for index, size in enumerate(value.shape):  # as many as names: ndim was checked
+        axis = names[index]
         if size < 1:
             raise ValueError(f"{name} must have {axis} >= 1; got shape {value.shape}")
         if axis in sizes and sizes[axis][0] != size:
@@ -156,8 +157,8 @@ def check_array(name: str, value: object, axes: str, sizes: Sizes) -> NDArray[np
                 f"{name} must have shape {_shape_in_axes(names, sizes)} ({axis} = {known} from "
                 f"{source}); got shape {value.shape}"
             )
-    for axis, size in zip(names, value.shape, strict=True):
-        sizes.setdefault(axis, (size, name))
+    for index, size in enumerate(value.shape):
+        sizes.setdefault(names[index], (size, name))
     finite = np.isfinite(value)
     if not finite.all():
         index = tuple(int(i) for i in np.argwhere(~finite)[0])
@@ -225,13 +226,11 @@ def check_relu_grad_at_zero(value: object, name: str = "relu_grad_at_zero") -> f
     """
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
         raise TypeError(_problem(name, "one of 0, 0.5, 1", value))
-    try:
-        rule = float(value)
-    except (OverflowError, ValueError):
-        rule = math.nan
-    if rule not in RELU_GRAD_AT_ZERO_CHOICES:
+    # Python compares an int with a float exactly, so 10**400 is refused here without the
+    # OverflowError that float() would raise.
+    if value not in RELU_GRAD_AT_ZERO_CHOICES:
         raise ValueError(f"{name} must be one of 0, 0.5, 1; got {shown(value)}")
-    return rule
+    return float(value)
 
 
 def check_learning_rate(value: object, name: str = "learning_rate") -> float:
@@ -323,7 +322,7 @@ def check_bytes(what: str, needed: int) -> None:
     >>> check_bytes("steps = 10**12", steps_bytes(10**12))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: steps = 10**12 needs about 8,000,000,000,000 bytes (7.28 TiB), beyond ...
+    ValueError: steps = 10**12 needs about 8,000,000,000,000 bytes (7.276 TiB), beyond ...
     """
     if needed > MAX_BYTES:
         amount = (
@@ -337,15 +336,20 @@ def check_bytes(what: str, needed: int) -> None:
         )
 
 
+_GIB = 2**30
+
+
 def _binary(count: int) -> str:
-    """``count`` bytes in binary units, ``7.28 TiB``."""
-    units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
-    if count >= 1024 ** len(units):
+    """``count`` bytes in binary units, ``7.276 TiB``: GiB and up, as ``check_bytes`` needs (its
+    amounts are ``MAX_BYTES``, 16 GiB, and above), to four digits: below the next unit the
+    amount is under 1024, which four digits write out (``1024 GiB``, never ``1.02e+03 GiB``)."""
+    units = ("GiB", "TiB", "PiB", "EiB")
+    if count >= _GIB * 1024 ** len(units):
         return "over 1 ZiB"
     power = 0
-    while count >= 1024 ** (power + 1):
+    while count >= _GIB * 1024 ** (power + 1):
         power += 1
-    return f"{count / 1024**power:.3g} {units[power]}"
+    return f"{count / (_GIB * 1024**power):.4g} {units[power]}"
 
 
 def check_dims(dims: object) -> Dims:
@@ -362,14 +366,14 @@ def check_dims(dims: object) -> Dims:
             f"{shown(dims)}"
         )
     checked = Dims(
-        *(check_count(f"dims.{axis}", size, 1) for axis, size in zip(AXES, dims, strict=True))
+        *(check_count(f"dims.{AXES[index]}", size, 1) for index, size in enumerate(dims))
     )
     check_bytes(f"dims = {_dims_text(checked)}", dims_bytes(checked))
     return checked
 
 
 def _dims_text(dims: Dims) -> str:
-    sizes = ", ".join(f"{axis}={shown(size, 24)}" for axis, size in zip(AXES, dims, strict=True))
+    sizes = ", ".join(f"{axis}={shown(size, 24)}" for axis, size in dims._asdict().items())
     return f"Dims({sizes})"
 
 
