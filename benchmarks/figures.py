@@ -34,8 +34,15 @@ def commands() -> dict[str, list[str]]:
         "reference_check": ["check", "--impl", "twolayer.zoo:reference_step", "--json"],
         "reference_train": ["check", "--train", "twolayer.zoo:reference_train", "--json"],
     }
-    for name in zoo.BUGS:
-        found[f"zoo.{name}"] = ["check", "--impl", f"twolayer.zoo:{name}", "--json"]
+    for name, bug in zoo.BUGS.items():
+        # Each exhibit as it claims to compute: a float32 step is judged as float32.
+        declared = [
+            "--arithmetic",
+            bug.arithmetic,
+            "--relu-grad-at-zero",
+            str(bug.relu_grad_at_zero),
+        ]
+        found[f"zoo.{name}"] = ["check", "--impl", f"twolayer.zoo:{name}", *declared, "--json"]
     for name in zoo.TRAINING_BUGS:
         found[f"zoo.{name}"] = ["check", "--train", f"twolayer.zoo:{name}", "--json"]
     return found

@@ -554,8 +554,9 @@ BUGS: Mapping[str, Bug] = {
         loss_averaged_over_micro_batches, frozenset({"loss"}), arithmetic="float32"
     ),
 }
-"""Every exhibit by name, each judged as float64 with the seed's tie convention (``relu'(0) =
-1``), which is what each claims."""
+"""Every exhibit by name, with the arithmetic and tie convention that it claims, under which it
+is judged: float64 and the seed's ``relu'(0) = 1``, except ``loss_averaged_over_micro_batches``,
+a float32 step declared float32."""
 
 
 # -- training loops: a trajectory, judged update by update -------------------------------------
