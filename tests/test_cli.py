@@ -537,3 +537,21 @@ def test_a_closed_pipe_ends_quietly_with_the_status_of_sigpipe() -> None:
         status = process.wait(timeout=120)
     assert first.startswith("Iteration: 0\t loss:")
     assert (status, errors) == (128 + 13, "")
+
+
+def test_check_leaves_no_example_database_in_the_callers_folder(tmp_path: Path) -> None:
+    # hypothesis's default database is a .hypothesis/ folder under the working directory of the
+    # process that first imports it: a fresh process, as the user runs it, started in an empty
+    # folder. The judge draws derandomized, with database=None, so a check that finds a bug and
+    # shrinks it writes nothing there.
+    done = subprocess.run(
+        [sys.executable, "-m", "twolayer", "check", "--impl", "twolayer.zoo:missing_factor_two"]
+        + ["--max-examples", "20"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "hypothesis" in done.stdout  # a drawn case failed and was shrunk
+    assert list(tmp_path.iterdir()) == []
