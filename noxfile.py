@@ -268,7 +268,7 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def mutation(session: nox.Session) -> None:
-    """mutmut over network, training, exact, bounds and gradcheck; fails on an unexplained survivor.
+    """mutmut over network, training, exact, bounds, gradcheck and shapes; fails on an unargued one.
 
     Not in the default run. mutation/gate.py deletes ``mutants/``, runs mutmut (settings in
     ``[tool.mutmut]`` of pyproject.toml) and fails on a surviving mutant that

@@ -539,14 +539,16 @@ def test_a_closed_pipe_ends_quietly_with_the_status_of_sigpipe() -> None:
     assert (status, errors) == (128 + 13, "")
 
 
+IMPL_MISSING_FACTOR = ("--impl", "twolayer.zoo:missing_factor_two")
+
+
 def test_check_leaves_no_example_database_in_the_callers_folder(tmp_path: Path) -> None:
     # hypothesis's default database is a .hypothesis/ folder under the working directory of the
     # process that first imports it: a fresh process, as the user runs it, started in an empty
     # folder. The judge draws derandomized, with database=None, so a check that finds a bug and
     # shrinks it writes nothing there.
     done = subprocess.run(
-        [sys.executable, "-m", "twolayer", "check", "--impl", "twolayer.zoo:missing_factor_two"]
-        + ["--max-examples", "20"],
+        [sys.executable, "-m", "twolayer", "check", "--max-examples", "20", *IMPL_MISSING_FACTOR],
         cwd=tmp_path,
         capture_output=True,
         text=True,

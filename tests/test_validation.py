@@ -454,6 +454,7 @@ def test_every_spelling_of_a_legal_relu_grad_at_zero_is_a_float(rule: object) ->
         (-(10**60), "an integer of 61 digits"),
         (10**61 - 1, "an integer of 61 digits"),  # 203 bits: the bit-length estimate says 62
         pytest.param(10**5000, "an integer of 5001 digits", id="10**5000"),  # past str's limit
+        pytest.param(10**4999 - 1, "an integer of 4999 digits", id="10**4999-1"),
         ("a" * 58, "'" + "a" * 58 + "'"),  # 60 characters with its quotes: whole
         ("a" * 59, "'" + "a" * 56 + "..."),  # 61: cut to 60 with an ellipsis
         ("é", r"'\xe9'"),  # nothing but ASCII reaches a message
@@ -513,10 +514,32 @@ def test_an_amount_beyond_the_limit_is_written_in_bytes_and_its_largest_binary_u
     needed: int, amount: str
 ) -> None:
     limit = "beyond the limit of 17,179,869,184 bytes (16 GiB, twolayer.shapes.MAX_BYTES)"
-    with pytest.raises(ValueError) as refused:
+    with pytest.raises(ValueError, match=r"^it needs ") as refused:
         shapes.check_bytes("it", needed)
     assert str(refused.value) == f"it needs {amount}, {limit}"
 
 
 def test_the_limit_itself_is_allowed() -> None:
     shapes.check_bytes("it", shapes.MAX_BYTES)
+
+
+MASK_SHAPE = r"mask must be None or a numpy bool array of shape \(batch, hidden\) = \(4, 5\); got"
+
+
+@pytest.mark.parametrize(
+    ("mask", "error", "message"),
+    [
+        ([[True] * 5] * 4, TypeError, rf"^{MASK_SHAPE} list$"),  # no dtype to name
+        (np.ones((4, 5)), TypeError, rf"^{MASK_SHAPE} ndarray float64$"),
+        (
+            np.ones((5, 4), dtype=bool),
+            ValueError,
+            r"^mask must have shape \(batch, hidden\) = \(4, 5\); got shape \(5, 4\)$",
+        ),
+    ],
+)
+def test_a_mask_that_is_not_a_bool_array_of_the_hidden_units_is_refused_naming_what_came(
+    mask: object, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        step_bounds(PARAMS, X, Y, 1e-3, mask=bad(mask))

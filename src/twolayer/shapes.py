@@ -161,9 +161,9 @@ def check_array(name: str, value: object, axes: str, sizes: Sizes) -> NDArray[np
         sizes.setdefault(names[index], (size, name))
     finite = np.isfinite(value)
     if not finite.all():
-        index = tuple(int(i) for i in np.argwhere(~finite)[0])
+        where = tuple(int(i) for i in np.argwhere(~finite)[0])
         raise ValueError(
-            f"{name} must be finite; got {value[index]} at index {index} "
+            f"{name} must be finite; got {value[where]} at index {where} "
             f"(shape {_shape_in_axes(names, sizes)})"
         )
     return value
@@ -194,21 +194,21 @@ def shown(value: object, limit: int = 60) -> str:
     "'\\x1b[2J'"
     """
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**limit:
-        digits = len(str(abs(value))) if value.bit_length() < 14_000 else _digits(value)
-        return f"an integer of {digits} digits"
+        return f"an integer of {_digits(value)} digits"
     try:
-        text = repr(value)
+        text = ascii(value)  # repr, with every character past ASCII escaped
     except Exception:  # any __repr__ may raise (an int of 5,000 digits in a tuple); no message may
         text = f"<{_type_name(value)} object>"
-    text = text.encode("ascii", "backslashreplace").decode("ascii")
     text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _digits(value: int) -> int:
-    # len(str(value)) is refused beyond 4,300 digits; the bit length gives the count exactly
-    # up to the rare power of ten that it rounds across, which a message can bear.
-    return int(abs(value).bit_length() * math.log10(2)) + 1
+    """The number of decimal digits of ``value``, without ``str`` (refused past 4,300 digits)."""
+    magnitude = abs(value)
+    # With 2**(b - 1) <= magnitude < 2**b, the digits are at most this and at least one fewer.
+    estimate = int(magnitude.bit_length() * math.log10(2)) + 1
+    return estimate - 1 if magnitude < 10 ** (estimate - 1) else estimate
 
 
 def _problem(name: str, what: str, value: object) -> str:
@@ -389,7 +389,7 @@ def check_rng(rng: object) -> np.random.Generator:
 
 def frozen(array: NDArray[np.float64]) -> NDArray[np.float64]:
     """Mark a freshly computed array read-only and return it (no copy: nobody else holds it)."""
-    array.flags.writeable = False
+    array.setflags(write=False)
     return array
 
 
