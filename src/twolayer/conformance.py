@@ -24,7 +24,6 @@ import importlib.resources
 import math
 import re
 import sys
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
@@ -36,6 +35,30 @@ from numpy.typing import NDArray
 
 from twolayer import bounds, exact, isolation, vectors
 from twolayer.network import backward_values, forward, value_and_grad
+from twolayer.report import (
+    DRAWN,
+    INPUTS,
+    OUTPUT_AXES,
+    OUTPUTS,
+    REPORT_SCHEMA,
+    REPORT_SCHEMA_FILE,
+    REPORT_SCHEMA_VERSION,
+    REQUIRED_OUTPUTS,
+    STATE,
+    STEP,
+    TRAJECTORY_OUTPUTS,
+    CaseRatio,
+    ConformanceReport,
+    Failure,
+    OutputSummary,
+    describe_error,
+    format_report,
+    printable,
+    report_document,
+    report_json,
+    report_schema_json,
+    tie_hint,
+)
 from twolayer.shapes import (
     JUDGE_MAX_DIMS,
     RELU_GRAD_AT_ZERO_CHOICES,
@@ -53,7 +76,60 @@ from twolayer.vectors import CaseInputs, json_kind, parse_json
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
 
+__all__ = [
+    "DRAWN",
+    "INPUTS",
+    "OUTPUTS",
+    "OUTPUT_AXES",
+    "REPORT_SCHEMA",
+    "REPORT_SCHEMA_FILE",
+    "REPORT_SCHEMA_VERSION",
+    "REQUIRED_OUTPUTS",
+    "RESULTS_SCHEMA",
+    "RESULTS_SCHEMA_FILE",
+    "RESULTS_SCHEMA_VERSION",
+    "RESULTS_SCHEMA_VERSIONS",
+    "STATE",
+    "STEP",
+    "TRAINING_CASES",
+    "TRAJECTORY_OUTPUTS",
+    "CaseRatio",
+    "ConformanceReport",
+    "Failure",
+    "OutputSummary",
+    "Progress",
+    "Results",
+    "StepFunction",
+    "TrainFunction",
+    "applies",
+    "check_case",
+    "check_implementation",
+    "check_results",
+    "check_results_file",
+    "check_training",
+    "check_training_case",
+    "check_trajectory_results",
+    "format_report",
+    "implementation_name",
+    "in_range",
+    "load_implementation",
+    "load_results",
+    "load_training",
+    "on_grid",
+    "printable",
+    "report_document",
+    "report_json",
+    "report_schema_json",
+    "results_document",
+    "results_schema_json",
+    "tie_hint",
+    "training_cases",
+    "training_results_document",
+]
+
+
 _DrawnT = TypeVar("_DrawnT")
+
 
 StepFunction = Callable[
     [
@@ -69,170 +145,14 @@ StepFunction = Callable[
 
 Its result is typed ``object`` because the judge takes whatever comes back and judges it."""
 
-REQUIRED_OUTPUTS = ("loss", "grad_w1", "grad_w2", "w1_next", "w2_next")
-"""The outputs that every implementation returns."""
 
-OUTPUTS = ("h", *REQUIRED_OUTPUTS)
-"""Every output that the judge compares, in the order of the math (``h`` is optional)."""
-
-OUTPUT_AXES = {
-    "h": ("batch", "hidden"),
-    "loss": (),
-    "grad_w1": ("d_in", "hidden"),
-    "grad_w2": ("hidden", "d_out"),
-    "w1_next": ("d_in", "hidden"),
-    "w2_next": ("hidden", "d_out"),
-}
-"""The axes of each output; ``loss`` is a scalar."""
-
-STEP = "step"
-"""The name blamed when the implementation raised or returned something that is not outputs."""
-
-INPUTS = "inputs"
-"""The name blamed when the implementation changed one of its arguments in place."""
-
-STATE = "state"
-"""The name blamed when the implementation answered the same case differently a second time."""
-
-DRAWN = "hypothesis"
-"""The case label of the cases that hypothesis draws."""
-
-# Drawn magnitudes lie in [2**-4, 2**5]: with at most 3 entries an axis, no value of the step
-# comes near overflow or underflow in any arithmetic, where the bounds would not hold.
 _SNIPPET_MAX_ENTRIES = 400  # a case with more is loaded from the suite, not written out
+
+
 _RANGE_MARGIN = 2.0**64  # as twolayer.vectors: values keep this far from a format's limits
+
+
 _F64_UNIT = 2.0**-53
-_TEXT_MAX = 400  # characters of a text from the implementation (a message, a name) kept
-
-# Control characters, format characters (bidirectional overrides), lone surrogates and line or
-# paragraph separators: a terminal acts on them, or str.splitlines splits at them.
-_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
-
-
-def printable(text: str, limit: int = _TEXT_MAX) -> str:
-    r"""``text`` as one line that a terminal shows as it is: each control character, format
-    character, lone surrogate or line separator written as its Python escape, and at most
-    ``limit`` characters kept (the rest counted).
-
-    Every text that an implementation provides (an exception's message, a type's or a
-    callable's name) goes through it before it reaches a report.
-
-    >>> printable("bad\x1b[2J value\nsecond line")
-    'bad\\x1b[2J value\\nsecond line'
-    """
-    kept = text[:limit]
-    escaped = "".join(
-        ascii(char)[1:-1] if unicodedata.category(char) in _UNPRINTABLE else char for char in kept
-    )
-    if len(text) > limit:
-        escaped += f"... ({len(text) - limit} more characters)"
-    return escaped
-
-
-def _described(error: BaseException) -> str:
-    """``"TypeName: message"`` of an exception that the implementation raised, printable.
-
-    Its ``str`` is the implementation's code too, and may raise in turn.
-    """
-    try:
-        message = str(error)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as failure:  # whatever a hostile __str__ raises
-        message = f"<its str() raised {type(failure).__name__}>"
-    name = printable(type(error).__name__)
-    return f"{name}: {printable(message)}" if message else name
-
-
-# -- the report --------------------------------------------------------------------------------
-
-
-class OutputSummary(NamedTuple):
-    """The worst ``|computed - exact| / bound`` of one output over the cases judged.
-
-    ``worst_ratio`` is 0 where every error was 0 and inf where an error met a bound of 0; it is
-    at most 1 for a conforming output. ``case`` labels the case where it was worst (``"case
-    17"``, ``"hypothesis"``) and ``position`` the entry there (``()`` for the loss).
-    """
-
-    output: str
-    worst_ratio: float
-    case: str
-    position: tuple[int, ...]
-
-
-class CaseRatio(NamedTuple):
-    """The worst ``|computed - exact| / bound`` of one output in one judged case."""
-
-    case: str  # "case 17" for a frozen case, "drawn 3" for the third drawn one
-    output: str
-    worst_ratio: float
-
-
-class Failure(NamedTuple):
-    """One case that the implementation got wrong.
-
-    ``outputs`` names each output that exceeded its bound, or ``"step"`` (it raised or returned
-    no usable outputs) or ``"inputs"`` (it changed an argument in place); ``message`` says what,
-    one line each; ``snippet`` is Python code that reproduces the verdict on this case.
-    """
-
-    case: str
-    outputs: tuple[str, ...]
-    message: str
-    snippet: str
-
-
-class ConformanceReport(NamedTuple):
-    """The judge's verdict on an implementation, and what it is based on.
-
-    ``conforms``: every output of every case judged was within its bound. ``frozen_cases`` and
-    ``drawn_cases`` count the cases judged; ``skipped_cases`` the frozen ones whose inputs lie off
-    the arithmetic's grid or whose values leave its range; ``tie_cases`` the cases with an exact
-    tie ``h == 0`` that moved a gradient (so that the tie convention was put to the test).
-    ``outputs`` holds the worst ratio of each output that was compared. ``failures`` holds the
-    first failing frozen case, then the drawn one that hypothesis shrank, if any.
-
-    A report of ``check_training`` has ``kind`` ``"training"``: its cases are trajectories and its
-    outputs ``losses``, ``w1`` and ``w2`` (positions index the returned arrays, step first);
-    ``steps_judged`` counts the transitions judged, ``steps_unjudged`` those left unjudged because
-    the implementation's weights had left the format's range, and ``mask_changes`` the
-    trajectories in which the exact ReLU mask of some unit changed from one step to the next.
-
-    ``conforms_under`` is a hint for a failure that only exact ties explain: when every failure
-    recorded is a case with an exact tie ``h == 0`` that moves ``grad_w1`` (and no failing case
-    lacked one), each of these cases is judged again under the other tie conventions, and the
-    conventions under which all of them conform are listed (``(0.0,)`` for ``torch.relu``'s
-    ``relu'(0) = 0``). It never changes ``conforms``: the implementation was judged under the
-    convention it claims. For a results file, every failing case (or trajectory) is judged
-    again, its outputs as the file gives them, against the other conventions' exact values and
-    bounds; the report still shows the first. Empty otherwise.
-    """
-
-    conforms: bool
-    implementation: str
-    arithmetic: str
-    relu_grad_at_zero: float
-    frozen_cases: int
-    skipped_cases: int
-    drawn_cases: int
-    tie_cases: int
-    outputs: tuple[OutputSummary, ...]
-    failures: tuple[Failure, ...]
-    case_ratios: tuple[CaseRatio, ...] = ()  # every case and output judged, for a plot
-    kind: str = "step"  # "training": each case is a trajectory, judged transition by transition
-    steps_judged: int = 0  # training: transitions judged, each from the implementation's weights
-    steps_unjudged: int = 0  # training: transitions from weights outside the format's range
-    mask_changes: int = 0  # training: trajectories whose exact ReLU mask changed between steps
-    conforms_under: tuple[float, ...] = ()  # a hint, never a verdict: see the docstring
-
-    @property
-    def failure(self) -> Failure | None:
-        """The smallest failing case: the shrunk drawn one if any, else the frozen one."""
-        return self.failures[-1] if self.failures else None
-
-
-# -- the reference of one case -----------------------------------------------------------------
 
 
 class _Reference(NamedTuple):
@@ -348,9 +268,6 @@ def _reference(
     return _finish(case, label, reference, tight, needs_mask=False, moving_ties=moving)
 
 
-# -- reading and comparing the implementation's outputs ---------------------------------------
-
-
 class _UnusableResultError(Exception):
     """What the implementation returned cannot be judged; the message says why."""
 
@@ -391,7 +308,7 @@ def _as_float64(
         raise
     except BaseException as error:  # any array type's conversion may fail in its own way
         raise _UnusableResultError(
-            f"numpy.asarray({name}) raised {_described(error)}; return numpy "
+            f"numpy.asarray({name}) raised {describe_error(error)}; return numpy "
             "arrays, or tensors that numpy.asarray takes (detached, on the CPU)"
         ) from None
     narrow_float = array.dtype.kind == "V" and array.dtype.name.startswith(("bfloat", "float"))
@@ -438,7 +355,9 @@ def _read_outputs(result: object, case: CaseInputs) -> dict[str, NDArray[np.floa
     except (_UnusableResultError, KeyboardInterrupt):
         raise
     except BaseException as error:  # a hostile mapping's lookups may raise anything
-        raise _UnusableResultError(f"reading step's result raised {_described(error)}") from None
+        raise _UnusableResultError(
+            f"reading step's result raised {describe_error(error)}"
+        ) from None
 
 
 class _Comparison(NamedTuple):
@@ -648,9 +567,9 @@ def _invoke(
     except KeyboardInterrupt as error:
         if interruptible:
             raise
-        return f"{what} raised {_described(error)}"
+        return f"{what} raised {describe_error(error)}"
     except BaseException as error:  # the implementation's own failure is a verdict, not a crash
-        return f"{what} raised {_described(error)}"
+        return f"{what} raised {describe_error(error)}"
     finally:
         np.seterr(**errors)
         np.seterrcall(handler)
@@ -750,7 +669,9 @@ def _worker_load(spec: str, what: str) -> Callable[..., object]:
     except ValueError:
         raise
     except BaseException as error:  # a KeyboardInterrupt here is the module's own: no ^C comes
-        raise ValueError(f"cannot import {spec.partition(':')[0]}: {_described(error)}") from None
+        raise ValueError(
+            f"cannot import {spec.partition(':')[0]}: {describe_error(error)}"
+        ) from None
 
 
 def _worker_answer(function: Callable[..., object], request: object) -> object:
@@ -860,9 +781,6 @@ def _limited(snippet: str, timeout: float) -> str:
     return re.sub(r"(relu_grad_at_zero=[^\n]*)\n\)", rf"\1, timeout={timeout!r}\n)", snippet)
 
 
-# -- snippets ----------------------------------------------------------------------------------
-
-
 def _literal(array: NDArray[np.float64]) -> str:
     """Write a float64 matrix as ``np.array([[...], ...])``; ``repr`` of a float round-trips."""
     rows = ("[" + ", ".join(repr(float(v)) for v in row) + "]" for row in array.tolist())
@@ -960,9 +878,6 @@ def _snippet(judge: _Judge, case: CaseInputs, label: str, blamed: tuple[str, ...
             "print(format_report(report))",
         ]
     return "\n".join(lines) + "\n"
-
-
-# -- frozen cases: the grid and the range of an arithmetic --------------------------------------
 
 
 def on_grid(values: NDArray[np.float64], arithmetic: str) -> bool:
@@ -1074,8 +989,6 @@ def _frozen_references(
             skipped += 1
     return tuple(references), skipped
 
-
-# -- running the judge -------------------------------------------------------------------------
 
 Progress = Callable[[int, int], None]
 """A callback ``progress(done, total)``: the cases (or trajectories) judged so far, of ``total``.
@@ -1587,7 +1500,7 @@ def _load(spec: str, what: str) -> Callable[..., object]:
     except KeyboardInterrupt:
         raise
     except BaseException as error:  # importing runs the module's code: SystemExit too
-        raise ValueError(f"cannot import {module_name}: {_described(error)}") from None
+        raise ValueError(f"cannot import {module_name}: {describe_error(error)}") from None
     finally:
         sys.path.remove("")
     for part in attribute.split("."):
@@ -1599,7 +1512,7 @@ def _load(spec: str, what: str) -> Callable[..., object]:
             raise
         except BaseException as error:  # a module's __getattr__ or a property is its own code
             raise ValueError(
-                f"looking up {attribute} in {module_name} raised {_described(error)}"
+                f"looking up {attribute} in {module_name} raised {describe_error(error)}"
             ) from None
     if not callable(target):
         raise ValueError(
@@ -1607,8 +1520,6 @@ def _load(spec: str, what: str) -> Callable[..., object]:
         )
     return target
 
-
-# -- training loops: a trajectory judged transition by transition ------------------------------
 
 TrainFunction = Callable[
     [
@@ -1625,10 +1536,6 @@ TrainFunction = Callable[
 
 Its result is typed ``object`` because the judge takes whatever comes back and judges it."""
 
-TRAJECTORY_OUTPUTS = ("losses", "w1", "w2")
-"""What a training implementation returns: ``losses (steps,)``, the loss before each update;
-``w1 (steps + 1, d_in, hidden)`` and ``w2 (steps + 1, hidden, d_out)``, the weights before each
-update and after the last (index 0: the weights received)."""
 
 TRAINING_CASES: tuple[tuple[int, int], ...] = (
     (1, 3),  # the seed's dims
@@ -1652,8 +1559,13 @@ TRAINING_CASES: tuple[tuple[int, int], ...] = (
 """The frozen training cases: ``(id, steps)``, a case of ``twolayer.vectors`` and the number of
 updates to train from it."""
 
+
 _TRAINING_SHIFTS = (-6, 2)  # the drawn learning rates: 2**shift times the rate that moves h by h
+
+
 _ANCHOR_GRID = {"float64": "float64", "float32": "float32", "tf32": "float32", "bf16": "float32"}
+
+
 _TRAJECTORY_NAMES = {"loss": ("losses", 0), "w1_next": ("w1", 1), "w2_next": ("w2", 1)}
 
 
@@ -1711,7 +1623,9 @@ def _read_trajectory(
     except (_UnusableResultError, KeyboardInterrupt):
         raise
     except BaseException as error:  # a hostile mapping's lookups may raise anything
-        raise _UnusableResultError(f"reading train's result raised {_described(error)}") from None
+        raise _UnusableResultError(
+            f"reading train's result raised {describe_error(error)}"
+        ) from None
 
 
 def _call_train(judge: _TrainJudge, case: CaseInputs, steps: int) -> _Called:
@@ -2304,31 +2218,43 @@ def load_training(spec: str) -> TrainFunction:
     return _load(spec, "train")
 
 
-# -- results files -----------------------------------------------------------------------------
-
 RESULTS_SCHEMA = "twolayer-results"
 """The name of the results format, the document's ``schema`` field."""
+
 
 RESULTS_SCHEMA_VERSION = 2
 """The results format's version. Version 2 added ``trajectories``; a reader reads versions 1 and
 2 and refuses any other."""
 
+
 RESULTS_SCHEMA_VERSIONS = (1, 2)
 """The versions of the results format that ``load_results`` reads."""
+
 
 RESULTS_SCHEMA_FILE = "results.schema.json"
 """The JSON Schema of a results document, shipped in ``twolayer/schemas``."""
 
+
 _HEX_FLOAT = re.compile(
     r"[+-]?0[xX](?:[0-9a-fA-F]+(?:\.[0-9a-fA-F]*)?|\.[0-9a-fA-F]+)[pP][+-]?[0-9]{1,5}"
 )
+
+
 _FLOAT_TEXT_MAX = 64
+
+
 _RESULT_FIELDS = frozenset({"id", *OUTPUTS})
+
+
 _TRAJECTORY_FIELDS = frozenset({"id", "steps", *TRAJECTORY_OUTPUTS})
+
+
 _DOCUMENT_FIELDS = {
     1: frozenset({"schema", "schema_version", "implementation", "results"}),
     2: frozenset({"schema", "schema_version", "implementation", "results", "trajectories"}),
 }
+
+
 _NO_TRAJECTORIES: Mapping[int, Mapping[str, NDArray[np.float64]]] = MappingProxyType({})
 
 
@@ -2982,186 +2908,4 @@ def training_results_document(
         "schema_version": RESULTS_SCHEMA_VERSION,
         "implementation": implementation or implementation_name(train),
         "trajectories": entries,
-    }
-
-
-# -- the report as text ------------------------------------------------------------------------
-
-
-def _ratio_text(ratio: float) -> str:
-    return "0" if ratio == 0 else f"{ratio:.3g}"
-
-
-def format_report(report: ConformanceReport) -> str:
-    """Render a report as text: the verdict, a table (output, worst error/bound, case), failures.
-
-    Args:
-        report: from ``check_implementation``, ``check_case`` or ``check_results``.
-
-    Returns:
-        The text, lines ending in newlines; a failure's snippet is indented by four spaces.
-    """
-    verdict = "conforms" if report.conforms else "DOES NOT CONFORM"
-    rule = f"{report.relu_grad_at_zero:g}"
-    lines = [
-        f"{report.implementation}: {verdict} (arithmetic {report.arithmetic}, "
-        f"relu_grad_at_zero {rule})",
-    ]
-    if report.kind == "training":
-        unjudged = (
-            f", {report.steps_unjudged} not (the weights had left the format's range)"
-            if report.steps_unjudged
-            else ""
-        )
-        lines += [
-            f"trajectories judged: {report.frozen_cases} frozen ({report.skipped_cases} skipped: "
-            f"off the {report.arithmetic} grid or range), {report.drawn_cases} drawn; "
-            f"{report.mask_changes} with a ReLU mask that changed between steps, "
-            f"{report.tie_cases} with an exact tie h == 0 that moves grad_w1",
-            f"updates judged, each from the implementation's own weights: "
-            f"{report.steps_judged}{unjudged}",
-        ]
-    else:
-        lines.append(
-            f"cases judged: {report.frozen_cases} frozen ({report.skipped_cases} skipped: off the "
-            f"{report.arithmetic} grid or range), {report.drawn_cases} drawn; {report.tie_cases} "
-            "with an exact tie h == 0 that moves grad_w1"
-        )
-    lines.append("")
-    rows = [("output", "worst error/bound", "case")]
-    for summary in report.outputs:
-        where = f"{summary.case}" + (f" at {list(summary.position)}" if summary.position else "")
-        rows.append((summary.output, _ratio_text(summary.worst_ratio), where))
-    widths = [max(len(row[i]) for row in rows) for i in range(2)]
-    lines += [f"{a:<{widths[0]}}  {b:>{widths[1]}}  {c}".rstrip() for a, b, c in rows]
-    for failure in report.failures:
-        lines += ["", f"FAILED at {failure.case}: {', '.join(failure.outputs)}"]
-        lines += [f"  {line}" for line in failure.message.splitlines()]
-        lines += ["  reproduce with:"]
-        lines += [f"    {line}".rstrip() for line in failure.snippet.splitlines()]
-    hint = tie_hint(report)
-    if hint is not None:
-        lines += ["", hint]
-    return "\n".join(lines) + "\n"
-
-
-_CONVENTIONS = {0.0: "torch.relu's convention", 0.5: "torch.maximum's", 1.0: "the seed's"}
-
-
-def tie_hint(report: ConformanceReport) -> str | None:
-    """The line that names the tie conventions under which the failing cases conform, or None.
-
-    A hint, not a verdict: the report's failures stand under the convention that was claimed.
-
-    Args:
-        report: from ``check_implementation``, ``check_training`` or the one-case judges.
-
-    Returns:
-        ``"hint: on the failing case it conforms with relu_grad_at_zero=0 (torch.relu's
-        convention); ..."``, or None where ``report.conforms_under`` is empty.
-    """
-    if not report.conforms_under:
-        return None
-    where = "the failing case" if len(report.failures) == 1 else "each failing case"
-    named = " and with ".join(
-        f"relu_grad_at_zero={rule:g} ({_CONVENTIONS[rule]})" for rule in report.conforms_under
-    )
-    flags = " or ".join(f"--relu-grad-at-zero {rule:g}" for rule in report.conforms_under)
-    keywords = " or ".join(f"relu_grad_at_zero={rule:g}" for rule in report.conforms_under)
-    return (
-        f"hint: on {where} it conforms with {named}; pass {flags} ({keywords} in Python) if that "
-        "is the convention it implements"
-    )
-
-
-# -- the report as JSON ------------------------------------------------------------------------
-
-REPORT_SCHEMA = "twolayer-report"
-"""The name of the report format, the document's ``schema`` field."""
-
-REPORT_SCHEMA_VERSION = 1
-"""The report format's version, the document's ``schema_version`` field."""
-
-REPORT_SCHEMA_FILE = "report.schema.json"
-"""The JSON Schema of a report document (``twolayer check --json``), in ``twolayer/schemas``."""
-
-
-def report_schema_json() -> bytes:
-    """Return the JSON Schema of a report document, as shipped in the package."""
-    resource = importlib.resources.files("twolayer").joinpath("schemas", REPORT_SCHEMA_FILE)
-    return resource.read_bytes()
-
-
-def _json_ratio(ratio: float) -> float | str:
-    # JSON has no inf or nan: as `twolayer train --json` writes an overflowed loss, a string.
-    return ratio if math.isfinite(ratio) else str(ratio)
-
-
-def report_json(report: ConformanceReport) -> dict[str, object]:
-    """One report as a JSON object: what ``format_report`` prints, field by field.
-
-    A worst ratio that is inf (an error where the bound is 0) is the string ``"inf"`` (``"nan"``
-    likewise); the training counts appear only in a report of ``kind`` ``"training"``. The
-    schema: ``report.schema.json``'s ``$defs/report``.
-    """
-    counts = {
-        "frozen_cases": report.frozen_cases,
-        "skipped_cases": report.skipped_cases,
-        "drawn_cases": report.drawn_cases,
-        "tie_cases": report.tie_cases,
-    }
-    if report.kind == "training":
-        counts |= {
-            "steps_judged": report.steps_judged,
-            "steps_unjudged": report.steps_unjudged,
-            "mask_changes": report.mask_changes,
-        }
-    return {
-        "kind": report.kind,
-        "conforms": report.conforms,
-        "implementation": report.implementation,
-        "arithmetic": report.arithmetic,
-        "relu_grad_at_zero": report.relu_grad_at_zero,
-        "counts": counts,
-        "outputs": [
-            {
-                "output": summary.output,
-                "worst_ratio": _json_ratio(summary.worst_ratio),
-                "case": summary.case,
-                "position": list(summary.position),
-            }
-            for summary in report.outputs
-        ],
-        "failures": [
-            {
-                "case": failure.case,
-                "outputs": list(failure.outputs),
-                "message": failure.message,
-                "snippet": failure.snippet,
-            }
-            for failure in report.failures
-        ],
-        "conforms_under": list(report.conforms_under),
-        "hint": tie_hint(report),
-    }
-
-
-def report_document(reports: Iterable[ConformanceReport]) -> dict[str, object]:
-    """The JSON document of ``twolayer check --json``: every report of one check, and the verdict.
-
-    ``conforms`` is true when every report conforms (the exit status 0). A results file holding
-    step results and trajectories gives two reports, in that order.
-
-    Args:
-        reports: from ``check_implementation``, ``check_training`` or ``check_results_file``.
-
-    Returns:
-        The document (``report.schema.json``), ready for ``json.dumps``.
-    """
-    entries = [report_json(report) for report in reports]
-    return {
-        "schema": REPORT_SCHEMA,
-        "schema_version": REPORT_SCHEMA_VERSION,
-        "conforms": all(entry["conforms"] for entry in entries),
-        "reports": entries,
     }
