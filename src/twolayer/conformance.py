@@ -26,15 +26,29 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from functools import cache
 from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from twolayer import bounds, exact, isolation, vectors
-from twolayer.network import backward_values, forward, value_and_grad
+from twolayer import exact, isolation, vectors
+from twolayer.network import forward, value_and_grad
+from twolayer.reference import (
+    Reference,
+    applies,
+    case_params,
+    check_arithmetic,
+    exact_reference,
+    format_range,
+    frozen_references,
+    in_range,
+    is_suite_case,
+    on_grid,
+    suite_by_id,
+    suite_id,
+    suite_reference,
+)
 from twolayer.report import (
     DRAWN,
     INPUTS,
@@ -149,123 +163,7 @@ Its result is typed ``object`` because the judge takes whatever comes back and j
 _SNIPPET_MAX_ENTRIES = 400  # a case with more is loaded from the suite, not written out
 
 
-_RANGE_MARGIN = 2.0**64  # as twolayer.vectors: values keep this far from a format's limits
-
-
 _F64_UNIT = 2.0**-53
-
-
-class _Reference(NamedTuple):
-    """The exact values of a case, rounded to float64, their bounds, and what the mask needs."""
-
-    case: CaseInputs
-    label: str
-    exact: exact.LimbStep  # the fast engine's exact values
-    bounds: bounds.StepBounds
-    rounded: Mapping[str, NDArray[np.float64]]  # each output's exact value rounded to float64
-    needs_mask: bool  # some h is within rounding of 0: the implementation's h decides the mask
-    moving_ties: bool  # an exact tie of h that moves grad_w1: the convention is put to the test
-    rule_free: bool  # no h is 0 or within rounding of it: the same under every tie convention
-
-
-def _params(case: CaseInputs) -> Params:
-    return Params(case.w1, case.w2)
-
-
-def _as_bool(values: object) -> NDArray[np.bool_]:
-    return np.asarray(values, dtype=np.bool_)
-
-
-def _finish(
-    case: CaseInputs,
-    label: str,
-    step: exact.LimbStep,
-    found: bounds.StepBounds,
-    *,
-    needs_mask: bool,
-    moving_ties: bool,
-) -> _Reference:
-    rounded = {name: exact.round_limbs(getattr(step, name)) for name in OUTPUTS}
-    rule_free = not ((exact.signs(step.h) == 0).any() or found.uncertain.any())
-    return _Reference(case, label, step, found, rounded, needs_mask, moving_ties, rule_free)
-
-
-def _exact_step(case: CaseInputs, rule: float, mask: NDArray[np.bool_] | None) -> exact.LimbStep:
-    return exact.fast_step(case.w1, case.w2, case.x, case.y, case.learning_rate, rule, mask)
-
-
-def _reference(
-    case: CaseInputs,
-    label: str,
-    arithmetic: str,
-    relu_grad_at_zero: float,
-    h: NDArray[np.float64] | None,
-) -> _Reference:
-    """Compute the exact step of ``case`` and its bounds, with the tightest legal ReLU mask.
-
-    A correct implementation's mask is known wherever ``|h| > E_h`` (the exact sign) and where
-    every product ``x[i, k] * w1[k, j]`` is 0 (its ``h`` is exactly 0 too, in any arithmetic, and
-    the tie convention applies). Elsewhere, ``|h| <= E_h``, the mask is the implementation's
-    choice, read from its ``h`` (where that ``h`` is exactly 0, its tie convention applies);
-    without ``h`` the bounds allow for either mask there (looser). The factor 0.5 at a tie is no
-    mask, but every value after ``grad_h`` is affine in it and ``h_relu`` is 0 at an exact tie:
-    the reference is the mean of the steps with the ties active and inactive.
-    """
-    params, rate = _params(case), case.learning_rate
-    plain = _exact_step(case, relu_grad_at_zero, None)
-    h_signs = exact.signs(plain.h)
-    loose = bounds.step_bounds(
-        params,
-        case.x,
-        case.y,
-        rate,
-        arithmetic=arithmetic,
-        relu_grad_at_zero=relu_grad_at_zero,
-        reference=plain,
-    )
-    exact_zero = h_signs == 0
-    # Where every product x[i, k] * w1[k, j] is 0, every implementation computes h exactly 0,
-    # in any arithmetic: a certain tie, where the convention applies and nothing excuses it.
-    ties = (case.x != 0).astype(np.int64) @ (case.w1 != 0).astype(np.int64) == 0
-    moving = bool(
-        (ties & (exact.signs(plain.grad_h_relu) != 0) & np.any(case.x != 0, axis=1)[:, None]).any()
-    )
-    open_choice = loose.uncertain & ~ties
-    if open_choice.any() and h is None:
-        return _finish(case, label, plain, loose, needs_mask=True, moving_ties=moving)
-    active = h_signs > 0
-    if h is not None and open_choice.any():
-        active[open_choice] = h[open_choice] > 0
-        own_ties = open_choice & (h == 0)
-        if relu_grad_at_zero == 0.5 and (own_ties & ~exact_zero).any():
-            # Halved at its own zero of an h that is not exactly 0: neither a mask nor a mean of
-            # two is that step, and the loose bounds, which allow for any factor, judge it.
-            return _finish(case, label, plain, loose, needs_mask=False, moving_ties=moving)
-        ties = ties | own_ties
-    if not ties.any() and not open_choice.any():
-        return _finish(case, label, plain, loose, needs_mask=False, moving_ties=moving)
-    high, low = active | ties, active & ~ties
-    if relu_grad_at_zero == 1.0:
-        reference = _exact_step(case, relu_grad_at_zero, high)
-    elif relu_grad_at_zero == 0.0:
-        reference = _exact_step(case, relu_grad_at_zero, low)
-    else:
-        reference = exact.mean_step(
-            _exact_step(case, relu_grad_at_zero, high), _exact_step(case, relu_grad_at_zero, low)
-        )
-    # With the ties taken as active, the bound of grad_h there is E_grad_h_relu: at least the
-    # error of any factor in [0, 1] applied to the computed grad_h_relu.
-    tight = bounds.step_bounds(
-        params,
-        case.x,
-        case.y,
-        rate,
-        arithmetic=arithmetic,
-        relu_grad_at_zero=relu_grad_at_zero,
-        mask=high,
-        reference=reference,
-    )
-    return _finish(case, label, reference, tight, needs_mask=False, moving_ties=moving)
 
 
 class _UnusableResultError(Exception):
@@ -417,7 +315,7 @@ class _CaseVerdict(NamedTuple):
 
 
 def _judge_outputs(
-    outputs: Mapping[str, NDArray[np.float64]], reference: _Reference
+    outputs: Mapping[str, NDArray[np.float64]], reference: Reference
 ) -> tuple[dict[str, _Comparison], list[str]]:
     """Compare every output given with the reference; return the comparisons and the messages."""
     comparisons: dict[str, _Comparison] = {}
@@ -464,7 +362,7 @@ class _Judge(NamedTuple):
 
 
 def _judge_case(
-    judge: _Judge, case: CaseInputs, label: str, reference: _Reference | None
+    judge: _Judge, case: CaseInputs, label: str, reference: Reference | None
 ) -> _CaseVerdict:
     """Call the implementation on one case and judge what it did.
 
@@ -477,7 +375,7 @@ def _judge_case(
     outputs, changed, again = called
     if reference is None:
         h = outputs.get("h")
-        reference = _reference(case, label, judge.arithmetic, judge.relu_grad_at_zero, h)
+        reference = exact_reference(case, label, judge.arithmetic, judge.relu_grad_at_zero, h)
     verdict = _judge_read(judge, reference, outputs, changed)
     differing = _differing(outputs, again)
     if differing is None:
@@ -706,13 +604,13 @@ def _differing(
 
 def _judge_read(
     judge: _Judge,
-    reference: _Reference,
+    reference: Reference,
     outputs: Mapping[str, NDArray[np.float64]],
     changed: list[str],
 ) -> _CaseVerdict:
     """Judge the outputs read from an implementation (``changed``: arguments it overwrote)."""
     if reference.needs_mask and "h" in outputs:
-        reference = _reference(
+        reference = exact_reference(
             reference.case,
             reference.label,
             judge.arithmetic,
@@ -807,15 +705,6 @@ def implementation_name(step: object) -> str:
 _SPEC = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
-def _is_suite_case(case: CaseInputs) -> bool:
-    """Whether ``case`` is the frozen suite's case of its id, inputs and all."""
-    known = {known.id: known for known in vectors.build_cases()}.get(case.id)
-    if known is None or known.learning_rate != case.learning_rate:
-        return False
-    names = ("x", "y", "w1", "w2")
-    return all(np.array_equal(getattr(known, name), getattr(case, name)) for name in names)
-
-
 def _snippet(judge: _Judge, case: CaseInputs, label: str, blamed: tuple[str, ...]) -> str:
     """Python code that reproduces the verdict on this one case.
 
@@ -823,7 +712,7 @@ def _snippet(judge: _Judge, case: CaseInputs, label: str, blamed: tuple[str, ...
     a results file: the exact outputs of the case, rounded to float64, to compare by hand.
     """
     size = sum(a.size for a in (case.x, case.y, case.w1, case.w2))
-    from_suite = label != DRAWN and size > _SNIPPET_MAX_ENTRIES and _is_suite_case(case)
+    from_suite = label != DRAWN and size > _SNIPPET_MAX_ENTRIES and is_suite_case(case)
     loadable = _SPEC.fullmatch(judge.implementation) and not judge.implementation.startswith(
         "__main__:"
     )
@@ -878,116 +767,6 @@ def _snippet(judge: _Judge, case: CaseInputs, label: str, blamed: tuple[str, ...
             "print(format_report(report))",
         ]
     return "\n".join(lines) + "\n"
-
-
-def on_grid(values: NDArray[np.float64], arithmetic: str) -> bool:
-    """Whether every value is exactly a number of the arithmetic's input format.
-
-    float64 for ``"float64"``, float32 for ``"float32"`` and ``"tf32"`` (whose data are float32;
-    the products round them), bfloat16 for ``"bf16"`` (float32 with the low 16 bits zero).
-    """
-    if not np.all(np.isfinite(values)):
-        return False
-    if arithmetic == "float64":
-        return True
-    with np.errstate(over="ignore"):
-        narrowed = values.astype(np.float32)
-    if not np.array_equal(narrowed.astype(np.float64), values):
-        return False
-    if arithmetic == "bf16":
-        return bool(np.all(narrowed.view(np.uint32) & 0xFFFF == 0))
-    return True
-
-
-def _format_range(arithmetic: str) -> tuple[float, float]:
-    info = np.finfo(np.float64 if arithmetic == "float64" else np.float32)
-    return float(info.smallest_normal) * _RANGE_MARGIN, float(info.max) / _RANGE_MARGIN
-
-
-def in_range(case: CaseInputs, arithmetic: str) -> bool:
-    """Whether every input and value of the step keeps ``2**64`` from the format's limits.
-
-    The bounds assume that nothing overflows and that the rounding is relative (no underflow
-    beyond the small ``eta`` terms). The values of the step are taken from the float64 oracle,
-    close enough to the exact ones for a margin of ``2**64``.
-    """
-    low, high = _format_range(arithmetic)
-    params = _params(case)
-    with np.errstate(all="ignore"):
-        activations = forward(params, case.x)
-        if not all(np.isfinite(a).all() for a in activations):
-            return False  # beyond the range (and backward takes finite values only)
-        values = backward_values(params, case.x, case.y, activations)
-        arrays = [case.x, case.y, case.w1, case.w2, np.array([case.learning_rate])]
-        arrays += [*activations, *values]
-        magnitudes = np.abs(np.concatenate([np.ravel(a) for a in arrays]))
-    magnitudes = magnitudes[magnitudes != 0]
-    return bool(np.all(np.isfinite(magnitudes) & (magnitudes >= low) & (magnitudes <= high)))
-
-
-def applies(case: CaseInputs, arithmetic: str) -> bool:
-    """Whether ``case`` can judge an implementation in ``arithmetic``: on its grid and range."""
-    values = (case.x, case.y, case.w1, case.w2, np.array([case.learning_rate]))
-    return all(on_grid(v, arithmetic) for v in values) and in_range(case, arithmetic)
-
-
-@cache
-def _suite_by_id() -> Mapping[int, CaseInputs]:
-    return {case.id: case for case in vectors.build_cases()}
-
-
-def _suite_id(case: CaseInputs) -> int | None:
-    """The id of the frozen suite's case that has ``case``'s inputs, if there is one."""
-    candidates = [_suite_by_id().get(case.id)] if case.id else _suite_by_id().values()
-    names = ("x", "y", "w1", "w2")
-    for known in candidates:
-        if (
-            known is not None
-            and known.learning_rate == case.learning_rate
-            and all(getattr(known, n).shape == getattr(case, n).shape for n in names)
-            and all(np.array_equal(getattr(known, n), getattr(case, n)) for n in names)
-        ):
-            return known.id
-    return None
-
-
-@cache
-def _suite_applies(case_id: int, arithmetic: str) -> bool:
-    return applies(_suite_by_id()[case_id], arithmetic)
-
-
-@cache
-def _suite_reference(case_id: int, arithmetic: str, relu_grad_at_zero: float) -> _Reference:
-    """The reference of a case of the frozen suite, computed once (the seed's dims take a while).
-
-    A case whose ``h`` has no zero, exact or within rounding, is the same under every tie
-    convention, and is computed once for all three.
-    """
-    if relu_grad_at_zero != 1.0:
-        shared = _suite_reference(case_id, arithmetic, 1.0)
-        if shared.rule_free:
-            return shared
-    case = _suite_by_id()[case_id]
-    return _reference(case, f"case {case_id}", arithmetic, relu_grad_at_zero, None)
-
-
-def _frozen_references(
-    cases: Iterable[CaseInputs], arithmetic: str, relu_grad_at_zero: float
-) -> tuple[tuple[_Reference, ...], int]:
-    """The references of the cases that apply to ``arithmetic``, and the number skipped."""
-    references: list[_Reference] = []
-    skipped = 0
-    for case in cases:
-        label = f"case {case.id}"
-        known = _suite_id(case)
-        if known is not None and _suite_applies(known, arithmetic):
-            reference = _suite_reference(known, arithmetic, relu_grad_at_zero)
-            references.append(reference._replace(case=case, label=label))
-        elif known is None and applies(case, arithmetic):
-            references.append(_reference(case, label, arithmetic, relu_grad_at_zero, None))
-        else:
-            skipped += 1
-    return tuple(references), skipped
 
 
 Progress = Callable[[int, int], None]
@@ -1243,14 +1022,6 @@ def _shrunk_failure(
     return None
 
 
-def _check_arithmetic(arithmetic: object) -> str:
-    if not isinstance(arithmetic, str) or arithmetic not in bounds.ARITHMETICS:
-        raise ValueError(
-            f"arithmetic must be one of {', '.join(bounds.ARITHMETICS)}; got {arithmetic!r}"
-        )
-    return arithmetic
-
-
 def check_implementation(
     step: StepFunction | str,
     *,
@@ -1308,12 +1079,12 @@ def check_implementation(
             ``timeout``; nothing to judge (no frozen case applies and ``max_examples`` is 0); a
             name that does not import (never for anything that ``step`` does once loaded).
     """
-    arithmetic = _check_arithmetic(arithmetic)
+    arithmetic = check_arithmetic(arithmetic)
     rule = check_relu_grad_at_zero(relu_grad_at_zero)
     examples = check_count("max_examples", max_examples, 0)
     limit = _check_timeout(timeout)
     chosen = vectors.build_cases() if cases is None else cases
-    references, skipped = _frozen_references(chosen, arithmetic, rule)
+    references, skipped = frozen_references(chosen, arithmetic, rule)
     if not references and not examples:
         raise ValueError(
             f"nothing to judge: none of the {skipped} frozen cases given applies to {arithmetic} "
@@ -1329,7 +1100,7 @@ def check_implementation(
 
 def _judge_step_run(
     judge: _Judge,
-    references: tuple[_Reference, ...],
+    references: tuple[Reference, ...],
     skipped: int,
     examples: int,
     progress: Progress | None,
@@ -1337,7 +1108,7 @@ def _judge_step_run(
     """``check_implementation``'s run: the frozen cases, then the drawn ones."""
     tally = _Tally()
     total = len(references) + examples
-    first_failure: tuple[Failure, _Reference] | None = None
+    first_failure: tuple[Failure, Reference] | None = None
     stopped = False
     for reference in references:
         verdict = _judge_case(judge, reference.case, reference.label, reference)
@@ -1433,7 +1204,7 @@ def check_case(
         ValueError: the case is not on the arithmetic's grid or leaves its range, or a bad
             argument (as ``twolayer.forward`` says).
     """
-    arithmetic = _check_arithmetic(arithmetic)
+    arithmetic = check_arithmetic(arithmetic)
     rule = check_relu_grad_at_zero(relu_grad_at_zero)
     forward(Params(w1, w2), x)  # validates the shapes and dtypes, in axis names
     case = CaseInputs(0, "given", (), rule, x, y, w1, w2, float(learning_rate))
@@ -1443,10 +1214,10 @@ def check_case(
             "exactly) and its values within the format's range"
         )
     limit = _check_timeout(timeout)
-    known = _suite_id(case)
+    known = suite_id(case)
     reference = None
     if known is not None:
-        reference = _suite_reference(known, arithmetic, rule)._replace(case=case, label="given")
+        reference = suite_reference(known, arithmetic, rule)._replace(case=case, label="given")
     runner, name = _runner(step, "step", limit)
     try:
         judge = _Judge(runner, name, arithmetic, rule)
@@ -1699,7 +1470,7 @@ def _judge_transitions(
                 )
                 verdict = _failed_training(judge, case, steps, label, (output,), [message])
                 return _TrajectoryVerdict(verdict, t, 0, mask_changed)
-        reference = _reference(anchor, label, judge.arithmetic, judge.relu_grad_at_zero, None)
+        reference = exact_reference(anchor, label, judge.arithmetic, judge.relu_grad_at_zero, None)
         moving = moving or reference.moving_ties
         mask = exact.signs(reference.exact.h) > 0
         mask_changed = mask_changed or (previous is not None and bool((mask != previous).any()))
@@ -1819,7 +1590,7 @@ def _failed_training(
 def _training_snippet(judge: _TrainJudge, case: CaseInputs, steps: int, label: str) -> str:
     """Python code that reproduces the verdict on this one trajectory (``check_training_case``)."""
     size = sum(a.size for a in (case.x, case.y, case.w1, case.w2))
-    from_suite = label != DRAWN and size > _SNIPPET_MAX_ENTRIES and _is_suite_case(case)
+    from_suite = label != DRAWN and size > _SNIPPET_MAX_ENTRIES and is_suite_case(case)
     loadable = _SPEC.fullmatch(judge.implementation) and not judge.implementation.startswith(
         "__main__:"
     )
@@ -1863,7 +1634,7 @@ def _training_snippet(judge: _TrainJudge, case: CaseInputs, steps: int, label: s
 def _scaled_rate(case: CaseInputs, shift: int, relu_grad_at_zero: float) -> float | None:
     """``2**shift`` times the power of two nearest below the rate at which the first update
     moves ``h`` by as much as its largest entry: masks change sign at the larger shifts."""
-    params = _params(case)
+    params = case_params(case)
     with np.errstate(all="ignore"):
         _, grads = value_and_grad(params, case.x, case.y, relu_grad_at_zero=relu_grad_at_zero)
         largest = float(np.max(np.abs(case.x @ case.w1), initial=0.0))
@@ -1883,8 +1654,8 @@ def _transition_in_range(case: CaseInputs, arithmetic: str, relu_grad_at_zero: f
     """
     if not in_range(case, arithmetic):
         return False
-    low, high = _format_range(arithmetic)
-    params = _params(case)
+    low, high = format_range(arithmetic)
+    params = case_params(case)
     with np.errstate(all="ignore"):
         loss, grads = value_and_grad(params, case.x, case.y, relu_grad_at_zero=relu_grad_at_zero)
         after = sgd_step(params, grads, case.learning_rate)
@@ -1909,7 +1680,7 @@ def _training_case(
             case = rescaled
     if not _transition_in_range(case, judge.arithmetic, judge.relu_grad_at_zero):
         return case, 1  # its first step is judged all the same, as check_implementation would
-    params, kept = _params(case), 1
+    params, kept = case_params(case), 1
     with np.errstate(all="ignore"):
         for _ in range(steps - 1):
             _, grads = value_and_grad(
@@ -2079,7 +1850,7 @@ def check_training(
             ``timeout``; nothing to judge; a name that does not import (never for anything that
             ``train`` does once loaded).
     """
-    arithmetic = _check_arithmetic(arithmetic)
+    arithmetic = check_arithmetic(arithmetic)
     rule = check_relu_grad_at_zero(relu_grad_at_zero)
     max_steps = check_count("steps", steps, 1)
     examples = check_count("max_examples", max_examples, 0)
@@ -2146,7 +1917,7 @@ def _judge_training_run(
 
 def training_cases() -> tuple[tuple[CaseInputs, int], ...]:
     """The frozen trajectories: each of ``TRAINING_CASES`` as ``(case, steps)``."""
-    return tuple((_suite_by_id()[case_id], steps) for case_id, steps in TRAINING_CASES)
+    return tuple((suite_by_id()[case_id], steps) for case_id, steps in TRAINING_CASES)
 
 
 def check_training_case(
@@ -2184,7 +1955,7 @@ def check_training_case(
         ValueError: the case is not on the arithmetic's grid or leaves its range, or a bad
             argument (as ``twolayer.forward`` says).
     """
-    arithmetic = _check_arithmetic(arithmetic)
+    arithmetic = check_arithmetic(arithmetic)
     rule = check_relu_grad_at_zero(relu_grad_at_zero)
     count = check_count("steps", steps, 1)
     forward(Params(w1, w2), x)  # validates the shapes and dtypes, in axis names
@@ -2516,7 +2287,7 @@ def check_results(
             (an unknown id, a missing case, a shape that disagrees); the message says which.
     """
     suite_document, results_document = _documents(suite_document, results_document)
-    arithmetic = _check_arithmetic(arithmetic)
+    arithmetic = check_arithmetic(arithmetic)
     rule = check_relu_grad_at_zero(relu_grad_at_zero)
     results = load_results(results_document)
     if "results" not in results.sections:
@@ -2573,7 +2344,7 @@ def _judge_step_results(
         )
     for case in applicable:
         _check_shapes(case, results.outputs[case.id])
-    known, _ = _frozen_references(applicable, arithmetic, rule)
+    known, _ = frozen_references(applicable, arithmetic, rule)
     references = {reference.case.id: reference for reference in known}
     judge = _Judge(None, results.implementation, arithmetic, rule)
     tally = _Tally()
@@ -2598,7 +2369,7 @@ def _results_rejudge(
 
     def conforms(rule: float) -> bool:
         under = judge._replace(relu_grad_at_zero=rule)
-        references, _ = _frozen_references([case for case, _ in failing], judge.arithmetic, rule)
+        references, _ = frozen_references([case for case, _ in failing], judge.arithmetic, rule)
         by_id = {reference.case.id: reference for reference in references}
         return all(
             case.id in by_id and _judge_read(under, by_id[case.id], outputs, []).failure is None
@@ -2633,7 +2404,7 @@ def results_document(
     Raises:
         ValueError: ``step`` returned something that is not outputs. Whatever ``step`` raises.
     """
-    arithmetic = _check_arithmetic(arithmetic)
+    arithmetic = check_arithmetic(arithmetic)
     entries: list[dict[str, object]] = []
     for case in vectors.build_cases() if cases is None else cases:
         if not applies(case, arithmetic):
@@ -2804,7 +2575,7 @@ def check_trajectory_results(
             steps, a shape that disagrees); the message says which.
     """
     suite_document, results_document = _documents(suite_document, results_document)
-    arithmetic = _check_arithmetic(arithmetic)
+    arithmetic = check_arithmetic(arithmetic)
     rule = check_relu_grad_at_zero(relu_grad_at_zero)
     results = load_results(results_document)
     if "trajectories" not in results.sections:
@@ -2831,7 +2602,7 @@ def check_results_file(
         ValueError: as ``check_results`` and ``check_trajectory_results``.
     """
     suite_document, results_document = _documents(suite_document, results_document)
-    arithmetic = _check_arithmetic(arithmetic)
+    arithmetic = check_arithmetic(arithmetic)
     rule = check_relu_grad_at_zero(relu_grad_at_zero)
     results = load_results(results_document)
     cases = _suite_cases(suite_document)
@@ -2877,7 +2648,7 @@ def training_results_document(
         ValueError: ``train`` returned something that is not a trajectory, or a value that is
             not finite. Whatever ``train`` raises.
     """
-    arithmetic = _check_arithmetic(arithmetic)
+    arithmetic = check_arithmetic(arithmetic)
     entries: list[dict[str, object]] = []
     for case, steps in training_cases() if cases is None else cases:
         if not applies(case, arithmetic):
