@@ -33,6 +33,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from twolayer import exact, isolation, vectors
+from twolayer.comparison import (
+    Comparison,
+    UnusableResultError,
+    expected_shape,
+    judge_outputs,
+    read_outputs,
+    read_trajectory,
+    shape_in_axes,
+    trajectory_shapes,
+)
 from twolayer.network import forward, value_and_grad
 from twolayer.reference import (
     Reference,
@@ -163,181 +173,13 @@ Its result is typed ``object`` because the judge takes whatever comes back and j
 _SNIPPET_MAX_ENTRIES = 400  # a case with more is loaded from the suite, not written out
 
 
-_F64_UNIT = 2.0**-53
-
-
-class _UnusableResultError(Exception):
-    """What the implementation returned cannot be judged; the message says why."""
-
-
-def _expected_shape(name: str, case: CaseInputs) -> tuple[int, ...]:
-    batch, d_in = case.x.shape
-    hidden, d_out = case.w2.shape
-    sizes = {"batch": batch, "d_in": d_in, "hidden": hidden, "d_out": d_out}
-    return tuple(sizes[axis] for axis in OUTPUT_AXES[name])
-
-
-def _shape_in_axes(name: str, case: CaseInputs) -> str:
-    axes = OUTPUT_AXES[name]
-    if not axes:
-        return "a scalar"
-    sizes = ", ".join(map(str, _expected_shape(name, case)))
-    return f"({', '.join(axes)}) = ({sizes})"
-
-
-def _as_float64(
-    name: str,
-    value: object,
-    case: CaseInputs,
-    shape: tuple[int, ...] | None = None,
-    described: str | None = None,
-    *,
-    finite: bool = True,
-) -> NDArray[np.float64]:
-    """Convert one output to float64 exactly, or raise ``_UnusableResultError`` saying why.
-
-    ``shape`` and ``described`` (the shape in axis names) default to those of the step's output
-    ``name``; a trajectory's outputs give their own, and ``finite=False``: a trajectory may leave
-    the range, and its judge decides which entries must be finite.
-    """
-    try:
-        array = np.asarray(value)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as error:  # any array type's conversion may fail in its own way
-        raise _UnusableResultError(
-            f"numpy.asarray({name}) raised {describe_error(error)}; return numpy "
-            "arrays, or tensors that numpy.asarray takes (detached, on the CPU)"
-        ) from None
-    narrow_float = array.dtype.kind == "V" and array.dtype.name.startswith(("bfloat", "float"))
-    if array.dtype.kind not in "fiu" and not narrow_float:
-        raise _UnusableResultError(
-            f"{name} has dtype {array.dtype}; expected real floating-point values"
-        )
-    if shape is None:
-        shape = _expected_shape(name, case)
-    if name == "loss" and array.size == 1:
-        array = array.reshape(())
-    if array.shape != shape:
-        expected = described if described is not None else _shape_in_axes(name, case)
-        raise _UnusableResultError(f"{name} has shape {array.shape}; expected {expected}")
-    with np.errstate(all="ignore"):
-        values = array.astype(np.float64)  # exact from float16, float32, bfloat16, float64
-    if finite:
-        _check_finite(name, values)
-    return values
-
-
-def _check_finite(name: str, values: NDArray[np.float64]) -> None:
-    """Raise ``_UnusableResultError`` naming the first entry of ``values`` that is not finite."""
-    finite = np.isfinite(values)
-    if not finite.all():
-        index = tuple(int(i) for i in np.argwhere(~finite)[0])
-        where = f" at index {index}" if index else ""
-        raise _UnusableResultError(f"{name} is {values[index]}{where}; every output must be finite")
-
-
-def _read_outputs(result: object, case: CaseInputs) -> dict[str, NDArray[np.float64]]:
-    """The implementation's outputs as float64 arrays, or ``_UnusableResultError``."""
-    if not isinstance(result, Mapping):
-        raise _UnusableResultError(
-            f"step returned {printable(type(result).__qualname__)}; expected a mapping with keys "
-            f"{', '.join(REQUIRED_OUTPUTS)} (and optionally h)"
-        )
-    try:
-        missing = [name for name in REQUIRED_OUTPUTS if name not in result]
-        if missing:
-            raise _UnusableResultError(f"step's result lacks {', '.join(missing)}")
-        names = [name for name in OUTPUTS if name in result]
-        return {name: _as_float64(name, result[name], case) for name in names}
-    except (_UnusableResultError, KeyboardInterrupt):
-        raise
-    except BaseException as error:  # a hostile mapping's lookups may raise anything
-        raise _UnusableResultError(
-            f"reading step's result raised {describe_error(error)}"
-        ) from None
-
-
-class _Comparison(NamedTuple):
-    """The outcome of comparing one output: its worst ratio, where, and how many entries fail."""
-
-    worst_ratio: float
-    position: tuple[int, ...]
-    failing: int
-
-
-def _compare(
-    computed: NDArray[np.float64],
-    exact_values: exact.Limbs,
-    rounded: NDArray[np.float64],
-    limit: NDArray[np.float64],
-) -> _Comparison:
-    """Compare ``computed`` with the exact values within ``limit``, rigorously and quickly.
-
-    With ``r`` the exact value rounded to float64 (``|r - exact| <= ulp(r) / 2``) and ``d =
-    fl(|computed - r|)`` (one rounding), ``|computed - exact|`` lies within ``d (1 +- u) +-
-    ulp(r) / 2``; a margin of ``4u`` covers the rounding of this test itself. Entries that the
-    interval does not decide are compared in exact arithmetic. The ratio reported is ``d /
-    limit``, an estimate, made to agree with the exact verdict: above 1 exactly where it fails.
-    """
-    flat_computed, flat_rounded = computed.ravel(), rounded.ravel()
-    flat_limit = limit.ravel()
-    margin = 1 + 4 * _F64_UNIT
-    with np.errstate(over="ignore", invalid="ignore"):
-        distance = np.abs(flat_computed - flat_rounded)
-        half_ulp = np.spacing(np.abs(flat_rounded)) / 2
-        upper = (distance + half_ulp) * margin
-        lower = distance / margin - half_ulp * margin
-    within, beyond = upper <= flat_limit, lower > flat_limit
-    failing = beyond.copy()
-    undecided = ~(within | beyond)
-    if undecided.any():
-        decided = exact.within_bound(computed, exact_values, limit).within.ravel()
-        failing[undecided] = ~decided[undecided]
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        ratio = np.where(flat_limit > 0, distance / flat_limit, np.where(distance > 0, np.inf, 0.0))
-    ratio = np.nan_to_num(ratio, nan=0.0, posinf=np.inf)
-    ratio = np.where(failing, np.maximum(ratio, np.nextafter(1.0, 2.0)), np.minimum(ratio, 1.0))
-    if not ratio.size:
-        return _Comparison(0.0, (), 0)
-    worst = int(np.argmax(ratio))
-    index = tuple(int(i) for i in np.unravel_index(worst, computed.shape))
-    return _Comparison(float(ratio[worst]), index, int(failing.sum()))
-
-
 class _CaseVerdict(NamedTuple):
     """The judgement of one case: each output's comparison, and a failure if any."""
 
-    comparisons: Mapping[str, _Comparison]
+    comparisons: Mapping[str, Comparison]
     failure: Failure | None
     moving_ties: bool
     stopped: bool = False  # the worker did not answer (a timeout, an exit): judge no further
-
-
-def _judge_outputs(
-    outputs: Mapping[str, NDArray[np.float64]], reference: Reference
-) -> tuple[dict[str, _Comparison], list[str]]:
-    """Compare every output given with the reference; return the comparisons and the messages."""
-    comparisons: dict[str, _Comparison] = {}
-    messages: list[str] = []
-    for name in OUTPUTS:
-        if name not in outputs:
-            continue
-        limit = np.asarray(getattr(reference.bounds, name), dtype=np.float64)
-        exact_values: exact.Limbs = getattr(reference.exact, name)
-        comparison = _compare(outputs[name], exact_values, reference.rounded[name], limit)
-        comparisons[name] = comparison
-        if comparison.failing:
-            where = f"[{', '.join(map(str, comparison.position))}]" if comparison.position else ""
-            computed = float(outputs[name][comparison.position])
-            expected = float(reference.rounded[name][comparison.position])
-            messages.append(
-                f"{name}{where} = {computed!r}, exact {expected!r} (rounded), error "
-                f"{abs(computed - expected):.3g} > bound {float(limit[comparison.position]):.3g}: "
-                f"{comparison.failing} of {outputs[name].size} entries beyond their bounds, the "
-                f"worst by {comparison.worst_ratio:.3g} times"
-            )
-    return comparisons, messages
 
 
 def _changed(before: CaseInputs, arguments: tuple[NDArray[np.float64], ...]) -> list[str]:
@@ -460,7 +302,7 @@ def _invoke(
     errors, handler = np.geterr(), np.geterrcall()
     try:
         return read(call())
-    except _UnusableResultError as error:
+    except UnusableResultError as error:
         return str(error)
     except KeyboardInterrupt as error:
         if interruptible:
@@ -482,7 +324,7 @@ def _invoke_step(
     outputs = _invoke(
         "step",
         lambda: step(x, y, w1, w2, case.learning_rate),
-        lambda result: _read_outputs(result, case),
+        lambda result: read_outputs(result, case),
         interruptible=interruptible,
     )
     return outputs, [] if isinstance(outputs, str) else _changed(case, arguments)
@@ -497,7 +339,7 @@ def _invoke_train(
     trajectory = _invoke(
         "train",
         lambda: train(x, y, w1, w2, case.learning_rate, steps),
-        lambda result: _read_trajectory(result, case, steps),
+        lambda result: read_trajectory(result, case, steps),
         interruptible=interruptible,
     )
     return trajectory, [] if isinstance(trajectory, str) else _changed(case, arguments)
@@ -617,7 +459,7 @@ def _judge_read(
             judge.relu_grad_at_zero,
             outputs["h"],
         )
-    comparisons, messages = _judge_outputs(outputs, reference)
+    comparisons, messages = judge_outputs(outputs, reference)
     blamed = [name for name, comparison in comparisons.items() if comparison.failing]
     if changed:
         blamed.append(INPUTS)
@@ -1358,47 +1200,6 @@ class _TrajectoryVerdict(NamedTuple):
     mask_changed: bool  # the exact mask of some unit differs between two judged steps
 
 
-def _trajectory_shapes(case: CaseInputs, steps: int) -> dict[str, tuple[tuple[int, ...], str]]:
-    """Each returned array's shape, and the same in axis names."""
-    d_in, hidden = case.w1.shape
-    d_out = case.w2.shape[1]
-    after = steps + 1
-    return {
-        "losses": ((steps,), f"(steps,) = ({steps},)"),
-        "w1": ((after, d_in, hidden), f"(steps + 1, d_in, hidden) = ({after}, {d_in}, {hidden})"),
-        "w2": (
-            (after, hidden, d_out),
-            f"(steps + 1, hidden, d_out) = ({after}, {hidden}, {d_out})",
-        ),
-    }
-
-
-def _read_trajectory(
-    result: object, case: CaseInputs, steps: int
-) -> dict[str, NDArray[np.float64]]:
-    """The implementation's trajectory as float64 arrays, or ``_UnusableResultError``."""
-    if not isinstance(result, Mapping):
-        raise _UnusableResultError(
-            f"train returned {printable(type(result).__qualname__)}; expected a mapping with keys "
-            f"{', '.join(TRAJECTORY_OUTPUTS)}"
-        )
-    shapes = _trajectory_shapes(case, steps)
-    try:
-        missing = [name for name in TRAJECTORY_OUTPUTS if name not in result]
-        if missing:
-            raise _UnusableResultError(f"train's result lacks {', '.join(missing)}")
-        return {
-            name: _as_float64(name, result[name], case, *shapes[name], finite=False)
-            for name in TRAJECTORY_OUTPUTS
-        }
-    except (_UnusableResultError, KeyboardInterrupt):
-        raise
-    except BaseException as error:  # a hostile mapping's lookups may raise anything
-        raise _UnusableResultError(
-            f"reading train's result raised {describe_error(error)}"
-        ) from None
-
-
 def _call_train(judge: _TrainJudge, case: CaseInputs, steps: int) -> _Called:
     """Call ``train`` on fresh copies: its trajectory (or why not), and the arguments it changed.
 
@@ -1439,7 +1240,7 @@ def _judge_transitions(
                 _failed_training(judge, case, steps, label, (name,), [message]), 0, 0, False
             )
     grid = _ANCHOR_GRID[judge.arithmetic]
-    worst: dict[str, _Comparison] = {}
+    worst: dict[str, Comparison] = {}
     moving, mask_changed = False, False
     previous: NDArray[np.bool_] | None = None
     for t in range(steps):
@@ -1475,7 +1276,7 @@ def _judge_transitions(
         mask = exact.signs(reference.exact.h) > 0
         mask_changed = mask_changed or (previous is not None and bool((mask != previous).any()))
         previous = mask
-        comparisons, messages = _judge_outputs(outputs, reference)
+        comparisons, messages = judge_outputs(outputs, reference)
         failing: list[str] = []
         renamed: list[str] = []
         blamed = [name for name, comparison in comparisons.items() if comparison.failing]
@@ -2243,11 +2044,11 @@ def _by_id(
 
 def _check_shapes(case: CaseInputs, outputs: Mapping[str, NDArray[np.float64]]) -> None:
     for name, values in outputs.items():
-        shape = _expected_shape(name, case)
+        shape = expected_shape(name, case)
         if values.shape != shape:
             raise ValueError(
                 f"results for case {case.id}: {name} has shape {list(values.shape)}; the case's "
-                f"{name} is {_shape_in_axes(name, case)}"
+                f"{name} is {shape_in_axes(name, case)}"
             )
 
 
@@ -2411,8 +2212,8 @@ def results_document(
             continue
         x, y, w1, w2 = (np.array(a, dtype=np.float64) for a in (case.x, case.y, case.w1, case.w2))
         try:
-            outputs = _read_outputs(step(x, y, w1, w2, case.learning_rate), case)
-        except _UnusableResultError as error:
+            outputs = read_outputs(step(x, y, w1, w2, case.learning_rate), case)
+        except UnusableResultError as error:
             raise ValueError(f"case {case.id}: {error}") from None
         entry: dict[str, object] = {"id": case.id}
         for name, values in outputs.items():
@@ -2433,7 +2234,7 @@ def results_document(
 def _check_trajectory_shapes(
     case: CaseInputs, steps: int, trajectory: Mapping[str, NDArray[np.float64]]
 ) -> None:
-    for name, (shape, described) in _trajectory_shapes(case, steps).items():
+    for name, (shape, described) in trajectory_shapes(case, steps).items():
         values = trajectory[name]
         if values.shape != shape:
             raise ValueError(
@@ -2655,10 +2456,10 @@ def training_results_document(
             continue
         x, y, w1, w2 = _fresh(case)
         try:
-            trajectory = _read_trajectory(
+            trajectory = read_trajectory(
                 train(x, y, w1, w2, case.learning_rate, steps), case, steps
             )
-        except _UnusableResultError as error:
+        except UnusableResultError as error:
             raise ValueError(f"case {case.id}: {error}") from None
         entry: dict[str, object] = {
             "id": case.id,
