@@ -23,7 +23,6 @@ import importlib
 import importlib.resources
 import math
 import re
-import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from types import MappingProxyType
@@ -33,6 +32,21 @@ import numpy as np
 from numpy.typing import NDArray
 
 from twolayer import exact, isolation, vectors
+from twolayer.calls import (
+    SPEC,
+    Called,
+    Judge,
+    Runner,
+    StepFunction,
+    TrainFunction,
+    TrainJudge,
+    check_timeout,
+    fresh,
+    implementation_name,
+    load_implementation,
+    load_training,
+    start_runner,
+)
 from twolayer.comparison import (
     Comparison,
     UnusableResultError,
@@ -75,7 +89,6 @@ from twolayer.report import (
     ConformanceReport,
     Failure,
     OutputSummary,
-    describe_error,
     format_report,
     printable,
     report_document,
@@ -155,21 +168,6 @@ __all__ = [
 _DrawnT = TypeVar("_DrawnT")
 
 
-StepFunction = Callable[
-    [
-        NDArray[np.float64],
-        NDArray[np.float64],
-        NDArray[np.float64],
-        NDArray[np.float64],
-        float,
-    ],
-    object,
-]
-"""An implementation under test: ``step(x, y, w1, w2, learning_rate) -> {name: value}``.
-
-Its result is typed ``object`` because the judge takes whatever comes back and judges it."""
-
-
 _SNIPPET_MAX_ENTRIES = 400  # a case with more is loaded from the suite, not written out
 
 
@@ -182,29 +180,8 @@ class _CaseVerdict(NamedTuple):
     stopped: bool = False  # the worker did not answer (a timeout, an exit): judge no further
 
 
-def _changed(before: CaseInputs, arguments: tuple[NDArray[np.float64], ...]) -> list[str]:
-    """The names of the arguments that no longer hold their values, bit for bit."""
-    names = ("x", "y", "w1", "w2")
-    originals = (before.x, before.y, before.w1, before.w2)
-    return [
-        name
-        for name, original, argument in zip(names, originals, arguments, strict=True)
-        if argument.shape != original.shape
-        or not np.array_equal(argument.view(np.int64), original.view(np.int64))
-    ]
-
-
-class _Judge(NamedTuple):
-    """What is fixed across one run of the judge."""
-
-    runner: "_Runner | None"  # None when judging a results file
-    implementation: str
-    arithmetic: str
-    relu_grad_at_zero: float
-
-
 def _judge_case(
-    judge: _Judge, case: CaseInputs, label: str, reference: Reference | None
+    judge: Judge, case: CaseInputs, label: str, reference: Reference | None
 ) -> _CaseVerdict:
     """Call the implementation on one case and judge what it did.
 
@@ -247,18 +224,8 @@ def _judge_case(
     return _failed(judge, case, label, (STATE,), [message])
 
 
-def _fresh(case: CaseInputs) -> tuple[NDArray[np.float64], ...]:
-    """Writeable copies of the case's ``x, y, w1, w2``, for one call of the implementation."""
-    return tuple(np.array(a, dtype=np.float64) for a in (case.x, case.y, case.w1, case.w2))
-
-
-_Called = tuple[dict[str, NDArray[np.float64]] | str, list[str]]
-"""One call of the implementation: its outputs read as float64 (or a message saying why they
-cannot be), and the names of the arguments that it changed in place."""
-
-
 def _call_twice(
-    judge: _Judge, case: CaseInputs, label: str
+    judge: Judge, case: CaseInputs, label: str
 ) -> (
     tuple[dict[str, NDArray[np.float64]], list[str], dict[str, NDArray[np.float64]]] | _CaseVerdict
 ):
@@ -284,151 +251,6 @@ def _call_twice(
     return outputs, changed, again
 
 
-def _invoke(
-    what: str,
-    call: Callable[[], object],
-    read: Callable[[object], dict[str, NDArray[np.float64]]],
-    *,
-    interruptible: bool,
-) -> dict[str, NDArray[np.float64]] | str:
-    """Call the implementation and read what it returned, or say why not, in one line.
-
-    Whatever it raises is a verdict, ``BaseException`` too (``SystemExit``, ``GeneratorExit``,
-    a test runner's outcome), except ``KeyboardInterrupt`` where ``interruptible``: in this
-    process that is the user's Ctrl-C, which stops the judge (a step that raises it itself
-    stops it too). numpy's error state (``numpy.seterr``, ``numpy.seterrcall``) is restored
-    after the call, whatever the implementation set.
-    """
-    errors, handler = np.geterr(), np.geterrcall()
-    try:
-        return read(call())
-    except UnusableResultError as error:
-        return str(error)
-    except KeyboardInterrupt as error:
-        if interruptible:
-            raise
-        return f"{what} raised {describe_error(error)}"
-    except BaseException as error:  # the implementation's own failure is a verdict, not a crash
-        return f"{what} raised {describe_error(error)}"
-    finally:
-        np.seterr(**errors)
-        np.seterrcall(handler)
-
-
-def _invoke_step(
-    step: Callable[..., object], case: CaseInputs, *, interruptible: bool = True
-) -> _Called:
-    """Call ``step`` on fresh copies of the case's arguments, in this process."""
-    arguments = _fresh(case)
-    x, y, w1, w2 = arguments
-    outputs = _invoke(
-        "step",
-        lambda: step(x, y, w1, w2, case.learning_rate),
-        lambda result: read_outputs(result, case),
-        interruptible=interruptible,
-    )
-    return outputs, [] if isinstance(outputs, str) else _changed(case, arguments)
-
-
-def _invoke_train(
-    train: Callable[..., object], case: CaseInputs, steps: int, *, interruptible: bool = True
-) -> _Called:
-    """Call ``train`` on fresh copies of the case's arguments, in this process."""
-    arguments = _fresh(case)
-    x, y, w1, w2 = arguments
-    trajectory = _invoke(
-        "train",
-        lambda: train(x, y, w1, w2, case.learning_rate, steps),
-        lambda result: read_trajectory(result, case, steps),
-        interruptible=interruptible,
-    )
-    return trajectory, [] if isinstance(trajectory, str) else _changed(case, arguments)
-
-
-class _Runner:
-    """Calls the implementation on a case: in this process (``function``), or in a worker
-    process that the judge stops when a call outlasts its timeout (``worker``)."""
-
-    def __init__(
-        self, function: Callable[..., object] | None, worker: isolation.Worker | None
-    ) -> None:
-        self.function, self.worker = function, worker
-
-    def call(self, case: CaseInputs, steps: int | None = None) -> _Called:
-        """A step's outputs on ``case`` (a trajectory of ``steps`` updates if given).
-
-        Raises ``isolation.StoppedError`` where the worker gave no answer.
-        """
-        if self.worker is not None:
-            return _decode_called(self.worker.request((case, steps)))
-        if self.function is None:
-            raise ValueError("a runner needs a function or a worker")
-        if steps is None:
-            return _invoke_step(self.function, case)
-        return _invoke_train(self.function, case, steps)
-
-    def close(self) -> None:
-        if self.worker is not None:
-            self.worker.close()
-
-
-def _encode_called(called: _Called) -> object:
-    """A call's result as plain builtins, which the judge reads from a worker (no pickled class)."""
-    outputs, changed = called
-    if isinstance(outputs, str):
-        return outputs, changed
-    encoded = {
-        name: (values.shape, values.astype("<f8").tobytes()) for name, values in outputs.items()
-    }
-    return encoded, changed
-
-
-def _decode_called(answer: object) -> _Called:
-    """What ``_encode_called`` wrote, checked, or ``isolation.StoppedError``."""
-    if isinstance(answer, tuple) and len(answer) == 2:
-        outputs, changed = answer
-        if isinstance(changed, list) and all(isinstance(name, str) for name in changed):
-            names = [str(name) for name in changed]
-            if isinstance(outputs, str):
-                return outputs, names
-            if isinstance(outputs, dict):
-                decoded: dict[str, NDArray[np.float64]] = {}
-                for name, entry in outputs.items():
-                    shape, data = entry
-                    values = np.frombuffer(data, dtype="<f8").astype(np.float64)
-                    decoded[str(name)] = values.reshape(tuple(int(n) for n in shape))
-                return decoded, names
-    raise isolation.StoppedError("answered with something that is not the judge's reply")
-
-
-def _worker_load(spec: str, what: str) -> Callable[..., object]:
-    """In a spawned worker: import ``spec``, or ValueError in one line (``_load``'s, or why the
-    import raised what ``_load`` lets through)."""
-    try:
-        return _load(spec, what)
-    except ValueError:
-        raise
-    except BaseException as error:  # a KeyboardInterrupt here is the module's own: no ^C comes
-        raise ValueError(
-            f"cannot import {spec.partition(':')[0]}: {describe_error(error)}"
-        ) from None
-
-
-def _worker_answer(function: Callable[..., object], request: object) -> object:
-    """In a worker: the answer to the judge's request ``(case, steps)``, as builtins.
-
-    A KeyboardInterrupt is the implementation's own here (a worker ignores SIGINT): a verdict.
-    """
-    if not (isinstance(request, tuple) and len(request) == 2):
-        raise TypeError(f"a worker's request is (case, steps); got {type(request).__qualname__}")
-    case, steps = request
-    if not isinstance(case, CaseInputs) or not (steps is None or isinstance(steps, int)):
-        raise TypeError("a worker's request is (case, steps)")
-    if steps is None:
-        return _encode_called(_invoke_step(function, case, interruptible=False))
-    return _encode_called(_invoke_train(function, case, steps, interruptible=False))
-
-
 def _differing(
     first: Mapping[str, NDArray[np.float64]], second: Mapping[str, NDArray[np.float64]]
 ) -> tuple[str, tuple[int, ...]] | None:
@@ -445,7 +267,7 @@ def _differing(
 
 
 def _judge_read(
-    judge: _Judge,
+    judge: Judge,
     reference: Reference,
     outputs: Mapping[str, NDArray[np.float64]],
     changed: list[str],
@@ -474,7 +296,7 @@ def _judge_read(
 
 
 def _failed(
-    judge: _Judge, case: CaseInputs, label: str, blamed: tuple[str, ...], messages: list[str]
+    judge: Judge, case: CaseInputs, label: str, blamed: tuple[str, ...], messages: list[str]
 ) -> _CaseVerdict:
     failure = Failure(
         case=label,
@@ -494,13 +316,13 @@ def _halted(failure: Failure) -> bool:
 
 
 def _stopped(
-    judge: _Judge, case: CaseInputs, label: str, blamed: tuple[str, ...], message: str
+    judge: Judge, case: CaseInputs, label: str, blamed: tuple[str, ...], message: str
 ) -> _CaseVerdict:
     """The verdict on a case where the worker gave no answer: the judge's run ends with it."""
     return _halt(_failed(judge, case, label, blamed, [message + _STOPPED]), judge.runner)
 
 
-def _halt(verdict: _CaseVerdict, runner: "_Runner | None") -> _CaseVerdict:
+def _halt(verdict: _CaseVerdict, runner: "Runner | None") -> _CaseVerdict:
     """``verdict`` marked as the end of the run, its snippet limited by the worker's timeout."""
     failure = verdict.failure
     if failure is not None and runner is not None and runner.worker is not None:
@@ -527,27 +349,7 @@ def _literal(array: NDArray[np.float64]) -> str:
     return f"np.array([{', '.join(rows)}])"
 
 
-def implementation_name(step: object) -> str:
-    """Name ``step`` as ``module:qualified.name`` where it can be imported so, else its repr.
-
-    The name is printable (``printable``): a callable's names and repr are its own code's.
-    """
-    try:
-        module = getattr(step, "__module__", None)
-        name = getattr(step, "__qualname__", None)
-        if isinstance(module, str) and isinstance(name, str) and "<" not in name:
-            return printable(f"{module}:{name}")
-        return printable(repr(step))
-    except KeyboardInterrupt:
-        raise
-    except BaseException:  # a hostile __getattr__ or __repr__
-        return f"<a {printable(type(step).__qualname__)}>"
-
-
-_SPEC = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
-
-
-def _snippet(judge: _Judge, case: CaseInputs, label: str, blamed: tuple[str, ...]) -> str:
+def _snippet(judge: Judge, case: CaseInputs, label: str, blamed: tuple[str, ...]) -> str:
     """Python code that reproduces the verdict on this one case.
 
     For a step: ``check_case`` on the case, with the step loaded by name where it has one. For
@@ -555,7 +357,7 @@ def _snippet(judge: _Judge, case: CaseInputs, label: str, blamed: tuple[str, ...
     """
     size = sum(a.size for a in (case.x, case.y, case.w1, case.w2))
     from_suite = label != DRAWN and size > _SNIPPET_MAX_ENTRIES and is_suite_case(case)
-    loadable = _SPEC.fullmatch(judge.implementation) and not judge.implementation.startswith(
+    loadable = SPEC.fullmatch(judge.implementation) and not judge.implementation.startswith(
         "__main__:"
     )
     imports = [] if from_suite else ["import numpy as np", ""]
@@ -619,7 +421,7 @@ it. The judge calls it after each case and prints nothing itself (``twolayer che
 terminal)."""
 
 
-def _step_rejudge(judge: _Judge, case: CaseInputs, label: str) -> Callable[[float], bool]:
+def _step_rejudge(judge: Judge, case: CaseInputs, label: str) -> Callable[[float], bool]:
     """Whether ``case`` conforms when judged again under another tie convention."""
 
     def conforms(rule: float) -> bool:
@@ -690,7 +492,7 @@ class _Tally:
                 )
 
     def report(
-        self, judge: _Judge, skipped: int, order: tuple[str, ...] = OUTPUTS
+        self, judge: Judge, skipped: int, order: tuple[str, ...] = OUTPUTS
     ) -> ConformanceReport:
         if not self.done():  # "conforms" on nothing judged would be a verdict on nothing
             raise ValueError(
@@ -732,7 +534,7 @@ class _StopDrawingError(BaseException):
 
 
 def _run_drawn(
-    judge: _Judge,
+    judge: Judge,
     tally: _Tally,
     max_examples: int,
     progress: Progress | None = None,
@@ -924,7 +726,7 @@ def check_implementation(
     arithmetic = check_arithmetic(arithmetic)
     rule = check_relu_grad_at_zero(relu_grad_at_zero)
     examples = check_count("max_examples", max_examples, 0)
-    limit = _check_timeout(timeout)
+    limit = check_timeout(timeout)
     chosen = vectors.build_cases() if cases is None else cases
     references, skipped = frozen_references(chosen, arithmetic, rule)
     if not references and not examples:
@@ -932,16 +734,16 @@ def check_implementation(
             f"nothing to judge: none of the {skipped} frozen cases given applies to {arithmetic} "
             "and max_examples is 0; a verdict needs at least one judged case"
         )
-    runner, name = _runner(step, "step", limit)
+    runner, name = start_runner(step, "step", limit)
     try:
-        judge = _Judge(runner, name if implementation is None else implementation, arithmetic, rule)
+        judge = Judge(runner, name if implementation is None else implementation, arithmetic, rule)
         return _judge_step_run(judge, references, skipped, examples, progress)
     finally:
         runner.close()
 
 
 def _judge_step_run(
-    judge: _Judge,
+    judge: Judge,
     references: tuple[Reference, ...],
     skipped: int,
     examples: int,
@@ -967,51 +769,6 @@ def _judge_step_run(
     if examples and not stopped:
         _run_drawn(judge, tally, examples, progress, total)
     return tally.report(judge, skipped)
-
-
-def _check_timeout(timeout: object) -> float | None:
-    """``timeout`` as a float of seconds > 0 (None: the default), or ValueError/TypeError."""
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float, np.integer, np.floating)):
-        raise TypeError(
-            f"timeout must be a number of seconds or None; got {type(timeout).__name__}"
-        )
-    try:
-        seconds = float(timeout)
-    except OverflowError:
-        seconds = math.inf
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise ValueError(f"timeout must be a finite number of seconds > 0; got {timeout!r}")
-    return seconds
-
-
-def _runner(
-    implementation: Callable[..., object] | str, what: str, timeout: float | None
-) -> tuple[_Runner, str]:
-    """How to call ``implementation``, and its name for the report.
-
-    A name ``"module:attr"`` is imported by a spawned worker process; a callable runs in this
-    process where ``timeout`` is None, else in a forked worker. Raises ValueError where a name is
-    malformed or does not import, TypeError where ``implementation`` is neither.
-    """
-    if isinstance(implementation, str):
-        _check_spec(implementation, what)
-        limit = isolation.DEFAULT_TIMEOUT_S if timeout is None else timeout
-        return _Runner(None, isolation.spawn(implementation, what, limit)), implementation
-    if not callable(implementation):
-        raise TypeError(
-            f"{what} must be a callable or a 'module:attr' name; got "
-            f"{printable(type(implementation).__qualname__)}"
-        )
-    name = implementation_name(implementation)
-    if timeout is None:
-        return _Runner(implementation, None), name
-
-    def answer(request: object) -> object:
-        return _worker_answer(implementation, request)
-
-    return _Runner(None, isolation.fork(answer, timeout)), name
 
 
 def check_case(
@@ -1055,14 +812,14 @@ def check_case(
             f"the case's inputs must lie on the {arithmetic} grid (numbers that its format holds "
             "exactly) and its values within the format's range"
         )
-    limit = _check_timeout(timeout)
+    limit = check_timeout(timeout)
     known = suite_id(case)
     reference = None
     if known is not None:
         reference = suite_reference(known, arithmetic, rule)._replace(case=case, label="given")
-    runner, name = _runner(step, "step", limit)
+    runner, name = start_runner(step, "step", limit)
     try:
-        judge = _Judge(runner, name, arithmetic, rule)
+        judge = Judge(runner, name, arithmetic, rule)
         verdict = _judge_case(judge, case, "given", reference)
         tally = _Tally()
         tally.add("given", verdict, "frozen")
@@ -1071,83 +828,6 @@ def check_case(
         return tally.report(judge, 0)
     finally:
         runner.close()
-
-
-def load_implementation(spec: str) -> StepFunction:
-    """Import the implementation named ``"module:attr"`` (``attr`` may be dotted).
-
-    The module is imported with the current directory first on ``sys.path`` (as ``python -m``
-    does), so that ``mystep:step`` finds ``./mystep.py``. Importing a module runs its code: name
-    only modules that you trust, as with ``python -m``.
-
-    Args:
-        spec: ``"package.module:function"``, e.g. ``"twolayer.zoo:reference_step"``.
-
-    Returns:
-        The callable, for ``check_implementation``.
-
-    Raises:
-        ValueError: a malformed spec, a module that does not import (with its error), or an
-            attribute that is missing or not callable.
-
-    >>> load_implementation("twolayer.zoo:reference_step").__name__
-    'reference_step'
-    """
-    return _load(spec, "step")
-
-
-def _check_spec(spec: str, what: str) -> None:
-    if not _SPEC.fullmatch(spec):
-        raise ValueError(
-            f"the implementation must be module:attr, e.g. mypackage.mymodule:{what}; "
-            f"got {printable(repr(spec))}"
-        )
-
-
-def _load(spec: str, what: str) -> Callable[..., object]:
-    _check_spec(spec, what)
-    module_name, _, attribute = spec.partition(":")
-    sys.path.insert(0, "")
-    try:
-        target: object = importlib.import_module(module_name)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as error:  # importing runs the module's code: SystemExit too
-        raise ValueError(f"cannot import {module_name}: {describe_error(error)}") from None
-    finally:
-        sys.path.remove("")
-    for part in attribute.split("."):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
-            raise ValueError(f"{module_name} has no attribute {attribute}") from None
-        except KeyboardInterrupt:
-            raise
-        except BaseException as error:  # a module's __getattr__ or a property is its own code
-            raise ValueError(
-                f"looking up {attribute} in {module_name} raised {describe_error(error)}"
-            ) from None
-    if not callable(target):
-        raise ValueError(
-            f"{spec} is a {printable(type(target).__qualname__)}, not a callable {what}"
-        )
-    return target
-
-
-TrainFunction = Callable[
-    [
-        NDArray[np.float64],
-        NDArray[np.float64],
-        NDArray[np.float64],
-        NDArray[np.float64],
-        float,
-        int,
-    ],
-    object,
-]
-"""An implementation of training: ``train(x, y, w1, w2, learning_rate, steps) -> {name: value}``.
-
-Its result is typed ``object`` because the judge takes whatever comes back and judges it."""
 
 
 TRAINING_CASES: tuple[tuple[int, int], ...] = (
@@ -1182,15 +862,6 @@ _ANCHOR_GRID = {"float64": "float64", "float32": "float32", "tf32": "float32", "
 _TRAJECTORY_NAMES = {"loss": ("losses", 0), "w1_next": ("w1", 1), "w2_next": ("w2", 1)}
 
 
-class _TrainJudge(NamedTuple):
-    """What is fixed across one run of the training judge."""
-
-    runner: _Runner | None  # None when judging the trajectories of a results file
-    implementation: str
-    arithmetic: str
-    relu_grad_at_zero: float
-
-
 class _TrajectoryVerdict(NamedTuple):
     """The judgement of one trajectory: as a case's, with the transitions counted."""
 
@@ -1200,7 +871,7 @@ class _TrajectoryVerdict(NamedTuple):
     mask_changed: bool  # the exact mask of some unit differs between two judged steps
 
 
-def _call_train(judge: _TrainJudge, case: CaseInputs, steps: int) -> _Called:
+def _call_train(judge: TrainJudge, case: CaseInputs, steps: int) -> Called:
     """Call ``train`` on fresh copies: its trajectory (or why not), and the arguments it changed.
 
     Raises ``isolation.StoppedError`` where its worker gave no answer.
@@ -1220,7 +891,7 @@ def _at(name: str, index: tuple[int, ...]) -> str:
 
 
 def _judge_transitions(
-    judge: _TrainJudge,
+    judge: TrainJudge,
     case: CaseInputs,
     steps: int,
     label: str,
@@ -1304,7 +975,7 @@ def _judge_transitions(
 
 
 def _train_outputs(
-    judge: _TrainJudge, case: CaseInputs, steps: int, label: str, *, again: bool
+    judge: TrainJudge, case: CaseInputs, steps: int, label: str, *, again: bool
 ) -> tuple[dict[str, NDArray[np.float64]], list[str]] | _CaseVerdict:
     """One call of ``train`` (``again``: the second on this case): its trajectory and the
     arguments that it changed, or the verdict where it gave no trajectory."""
@@ -1322,7 +993,7 @@ def _train_outputs(
 
 
 def _judge_training_case(
-    judge: _TrainJudge, case: CaseInputs, steps: int, label: str
+    judge: TrainJudge, case: CaseInputs, steps: int, label: str
 ) -> _TrajectoryVerdict:
     """Call ``train`` on one case (twice, on fresh copies) and judge what it did."""
     called = _train_outputs(judge, case, steps, label, again=False)
@@ -1372,7 +1043,7 @@ def _judge_training_case(
 
 
 def _failed_training(
-    judge: _TrainJudge,
+    judge: TrainJudge,
     case: CaseInputs,
     steps: int,
     label: str,
@@ -1388,11 +1059,11 @@ def _failed_training(
     return _CaseVerdict({}, failure, moving_ties=False)
 
 
-def _training_snippet(judge: _TrainJudge, case: CaseInputs, steps: int, label: str) -> str:
+def _training_snippet(judge: TrainJudge, case: CaseInputs, steps: int, label: str) -> str:
     """Python code that reproduces the verdict on this one trajectory (``check_training_case``)."""
     size = sum(a.size for a in (case.x, case.y, case.w1, case.w2))
     from_suite = label != DRAWN and size > _SNIPPET_MAX_ENTRIES and is_suite_case(case)
-    loadable = _SPEC.fullmatch(judge.implementation) and not judge.implementation.startswith(
+    loadable = SPEC.fullmatch(judge.implementation) and not judge.implementation.startswith(
         "__main__:"
     )
     lines = [] if from_suite else ["import numpy as np", ""]
@@ -1466,7 +1137,7 @@ def _transition_in_range(case: CaseInputs, arithmetic: str, relu_grad_at_zero: f
 
 
 def _training_case(
-    case: CaseInputs, steps: int, shift: int | None, judge: _TrainJudge
+    case: CaseInputs, steps: int, shift: int | None, judge: TrainJudge
 ) -> tuple[CaseInputs, int]:
     """A drawn trajectory: the case, its learning rate rescaled by ``shift`` where that keeps it
     in range, and as many of ``steps`` updates as the float64 oracle's weights stay in range."""
@@ -1508,8 +1179,8 @@ class _TrainingTally(_Tally):
         self.mask_changes += verdict.mask_changed
         self.add(label, verdict.verdict, kind)  # last: it ends a drawn run that got no answer
 
-    def training_report(self, judge: _TrainJudge, skipped: int) -> ConformanceReport:
-        as_step = _Judge(None, judge.implementation, judge.arithmetic, judge.relu_grad_at_zero)
+    def training_report(self, judge: TrainJudge, skipped: int) -> ConformanceReport:
+        as_step = Judge(None, judge.implementation, judge.arithmetic, judge.relu_grad_at_zero)
         return self.report(as_step, skipped, TRAJECTORY_OUTPUTS)._replace(
             kind="training",
             steps_judged=self.judged,
@@ -1519,7 +1190,7 @@ class _TrainingTally(_Tally):
 
 
 def _training_rejudge(
-    judge: _TrainJudge, case: CaseInputs, steps: int, label: str
+    judge: TrainJudge, case: CaseInputs, steps: int, label: str
 ) -> Callable[[float], bool]:
     """Whether the trajectory conforms when judged again under another tie convention."""
 
@@ -1532,7 +1203,7 @@ def _training_rejudge(
 
 
 def _run_drawn_training(
-    judge: _TrainJudge,
+    judge: TrainJudge,
     tally: _TrainingTally,
     max_examples: int,
     max_steps: int,
@@ -1655,7 +1326,7 @@ def check_training(
     rule = check_relu_grad_at_zero(relu_grad_at_zero)
     max_steps = check_count("steps", steps, 1)
     examples = check_count("max_examples", max_examples, 0)
-    limit = _check_timeout(timeout)
+    limit = check_timeout(timeout)
     if examples:
         check_bytes(
             f"steps = {max_steps} (a drawn trajectory at the largest drawn dims, "
@@ -1675,9 +1346,9 @@ def check_training(
             f"nothing to judge: none of the {skipped} frozen trajectories given applies to "
             f"{arithmetic} and max_examples is 0; a verdict needs at least one judged case"
         )
-    runner, name = _runner(train, "train", limit)
+    runner, name = start_runner(train, "train", limit)
     try:
-        judge = _TrainJudge(
+        judge = TrainJudge(
             runner, name if implementation is None else implementation, arithmetic, rule
         )
         return _judge_training_run(judge, applying, skipped, examples, max_steps, progress)
@@ -1686,7 +1357,7 @@ def check_training(
 
 
 def _judge_training_run(
-    judge: _TrainJudge,
+    judge: TrainJudge,
     chosen: list[tuple[CaseInputs, int]],
     skipped: int,
     examples: int,
@@ -1767,10 +1438,10 @@ def check_training_case(
             f"the case's inputs must lie on the {arithmetic} grid (numbers that its format holds "
             "exactly) and its values within the format's range"
         )
-    limit = _check_timeout(timeout)
-    runner, name = _runner(train, "train", limit)
+    limit = check_timeout(timeout)
+    runner, name = start_runner(train, "train", limit)
     try:
-        judge = _TrainJudge(runner, name, arithmetic, rule)
+        judge = TrainJudge(runner, name, arithmetic, rule)
         tally = _TrainingTally()
         verdict = _judge_training_case(judge, case, count, "given")
         tally.add_trajectory("given", verdict, "frozen")
@@ -1779,15 +1450,6 @@ def check_training_case(
         return tally.training_report(judge, 0)
     finally:
         runner.close()
-
-
-def load_training(spec: str) -> TrainFunction:
-    """Import the training implementation named ``"module:attr"``, as ``load_implementation``.
-
-    Raises:
-        ValueError: as ``load_implementation``.
-    """
-    return _load(spec, "train")
 
 
 RESULTS_SCHEMA = "twolayer-results"
@@ -2147,7 +1809,7 @@ def _judge_step_results(
         _check_shapes(case, results.outputs[case.id])
     known, _ = frozen_references(applicable, arithmetic, rule)
     references = {reference.case.id: reference for reference in known}
-    judge = _Judge(None, results.implementation, arithmetic, rule)
+    judge = Judge(None, results.implementation, arithmetic, rule)
     tally = _Tally()
     failures: list[tuple[Failure, CaseInputs]] = []
     for case in applicable:
@@ -2163,7 +1825,7 @@ def _judge_step_results(
 
 
 def _results_rejudge(
-    judge: _Judge, failing: list[tuple[CaseInputs, Mapping[str, NDArray[np.float64]]]]
+    judge: Judge, failing: list[tuple[CaseInputs, Mapping[str, NDArray[np.float64]]]]
 ) -> Callable[[float], bool]:
     """Whether every failing case of a results file conforms under another tie convention:
     the file's outputs judged again against the exact values and bounds of that convention."""
@@ -2243,7 +1905,7 @@ def _check_trajectory_shapes(
             )
 
 
-def _trajectory_results_snippet(judge: _TrainJudge, case: CaseInputs, steps: int) -> str:
+def _trajectory_results_snippet(judge: TrainJudge, case: CaseInputs, steps: int) -> str:
     """Python code that recomputes each exact update of a trajectory read from a results file,
     from the file's own weights, to compare by hand."""
     rule = judge.relu_grad_at_zero
@@ -2309,7 +1971,7 @@ def _judge_trajectory_results(
             f"the results lack the trajectories of case(s) {_listed(missing)}, which apply to "
             f"{arithmetic} (inputs on its grid, values within its range)"
         )
-    judge = _TrainJudge(None, results.implementation, arithmetic, rule)
+    judge = TrainJudge(None, results.implementation, arithmetic, rule)
     tally = _TrainingTally()
     failures: list[tuple[Failure, CaseInputs, int]] = []
     for case, steps in applicable:
@@ -2328,7 +1990,7 @@ def _judge_trajectory_results(
 
 
 def _trajectory_results_rejudge(
-    judge: _TrainJudge, results: Results, failing: list[tuple[CaseInputs, int]]
+    judge: TrainJudge, results: Results, failing: list[tuple[CaseInputs, int]]
 ) -> Callable[[float], bool]:
     """Whether every failing trajectory of a results file conforms under another convention."""
 
@@ -2454,7 +2116,7 @@ def training_results_document(
     for case, steps in training_cases() if cases is None else cases:
         if not applies(case, arithmetic):
             continue
-        x, y, w1, w2 = _fresh(case)
+        x, y, w1, w2 = fresh(case)
         try:
             trajectory = read_trajectory(
                 train(x, y, w1, w2, case.learning_rate, steps), case, steps
