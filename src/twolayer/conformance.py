@@ -33,7 +33,6 @@ from numpy.typing import NDArray
 
 from twolayer import exact, isolation, vectors
 from twolayer.calls import (
-    SPEC,
     Called,
     Judge,
     Runner,
@@ -67,7 +66,6 @@ from twolayer.reference import (
     format_range,
     frozen_references,
     in_range,
-    is_suite_case,
     on_grid,
     suite_by_id,
     suite_id,
@@ -106,6 +104,12 @@ from twolayer.shapes import (
     check_relu_grad_at_zero,
     frozen,
     trajectory_bytes,
+)
+from twolayer.snippets import (
+    limited_snippet,
+    step_snippet,
+    training_snippet,
+    trajectory_results_snippet,
 )
 from twolayer.training import sgd_step
 from twolayer.vectors import CaseInputs, json_kind, parse_json
@@ -166,9 +170,6 @@ __all__ = [
 
 
 _DrawnT = TypeVar("_DrawnT")
-
-
-_SNIPPET_MAX_ENTRIES = 400  # a case with more is loaded from the suite, not written out
 
 
 class _CaseVerdict(NamedTuple):
@@ -302,7 +303,7 @@ def _failed(
         case=label,
         outputs=blamed,
         message="\n".join(messages),
-        snippet=_snippet(judge, case, label, blamed),
+        snippet=step_snippet(judge, case, label, blamed),
     )
     return _CaseVerdict({}, failure, moving_ties=False)
 
@@ -326,91 +327,9 @@ def _halt(verdict: _CaseVerdict, runner: "Runner | None") -> _CaseVerdict:
     """``verdict`` marked as the end of the run, its snippet limited by the worker's timeout."""
     failure = verdict.failure
     if failure is not None and runner is not None and runner.worker is not None:
-        snippet = _limited(failure.snippet, runner.worker.timeout)
+        snippet = limited_snippet(failure.snippet, runner.worker.timeout)
         verdict = verdict._replace(failure=failure._replace(snippet=snippet))
     return verdict._replace(stopped=True)
-
-
-def _limited(snippet: str, timeout: float) -> str:
-    """A reproducing snippet for a call that never answered: the implementation given by name
-    (where it has one), so that a worker process runs it, and the judge's ``timeout`` passed on:
-    the snippet then ends as the judge's run did, instead of hanging."""
-    for loader in ("load_implementation", "load_training"):
-        snippet = snippet.replace(f", {loader}\n", "\n")
-        snippet = re.sub(
-            rf" = {loader}\(('[^']*')\)\n", r" = \1  # a worker process runs it\n", snippet
-        )
-    return re.sub(r"(relu_grad_at_zero=[^\n]*)\n\)", rf"\1, timeout={timeout!r}\n)", snippet)
-
-
-def _literal(array: NDArray[np.float64]) -> str:
-    """Write a float64 matrix as ``np.array([[...], ...])``; ``repr`` of a float round-trips."""
-    rows = ("[" + ", ".join(repr(float(v)) for v in row) + "]" for row in array.tolist())
-    return f"np.array([{', '.join(rows)}])"
-
-
-def _snippet(judge: Judge, case: CaseInputs, label: str, blamed: tuple[str, ...]) -> str:
-    """Python code that reproduces the verdict on this one case.
-
-    For a step: ``check_case`` on the case, with the step loaded by name where it has one. For
-    a results file: the exact outputs of the case, rounded to float64, to compare by hand.
-    """
-    size = sum(a.size for a in (case.x, case.y, case.w1, case.w2))
-    from_suite = label != DRAWN and size > _SNIPPET_MAX_ENTRIES and is_suite_case(case)
-    loadable = SPEC.fullmatch(judge.implementation) and not judge.implementation.startswith(
-        "__main__:"
-    )
-    imports = [] if from_suite else ["import numpy as np", ""]
-    if judge.runner is None:
-        imports += ["from twolayer import exact", "from twolayer.shapes import Params"]
-    elif loadable:
-        imports.append(
-            "from twolayer.conformance import check_case, format_report, load_implementation"
-        )
-    else:
-        imports.append("from twolayer.conformance import check_case, format_report")
-    if from_suite:
-        imports.append("from twolayer.vectors import build_cases")
-    lines = [*imports, ""]
-    if judge.runner is not None:
-        if loadable:
-            lines.append(f"step = load_implementation({judge.implementation!r})")
-        else:
-            lines.append(f"step = ...  # the implementation under test: {judge.implementation}")
-    if from_suite:
-        lines += [
-            f"case = next(case for case in build_cases() if case.id == {case.id})",
-            "x, y, w1, w2 = case.x, case.y, case.w1, case.w2",
-            "learning_rate = case.learning_rate",
-        ]
-    else:
-        lines += [
-            f"x = {_literal(case.x)}",
-            f"y = {_literal(case.y)}",
-            f"w1 = {_literal(case.w1)}",
-            f"w2 = {_literal(case.w2)}",
-            f"learning_rate = {case.learning_rate!r}",
-        ]
-    rule = judge.relu_grad_at_zero
-    if judge.runner is None:
-        shown = next((name for name in blamed if name in OUTPUTS), "loss")
-        lines += [
-            "",
-            "reference = exact.step(",
-            f"    Params(w1, w2), x, y, learning_rate, relu_grad_at_zero={rule!r}",
-            ")",
-            f"print(exact.round_to(reference.{shown}))  # the exact {shown}, rounded to float64",
-        ]
-    else:
-        lines += [
-            "",
-            "report = check_case(",
-            "    step, x, y, w1, w2, learning_rate,",
-            f"    arithmetic={judge.arithmetic!r}, relu_grad_at_zero={rule!r}",
-            ")",
-            "print(format_report(report))",
-        ]
-    return "\n".join(lines) + "\n"
 
 
 Progress = Callable[[int, int], None]
@@ -1054,53 +973,9 @@ def _failed_training(
         case=label,
         outputs=blamed,
         message="\n".join(messages),
-        snippet=_training_snippet(judge, case, steps, label),
+        snippet=training_snippet(judge, case, steps, label),
     )
     return _CaseVerdict({}, failure, moving_ties=False)
-
-
-def _training_snippet(judge: TrainJudge, case: CaseInputs, steps: int, label: str) -> str:
-    """Python code that reproduces the verdict on this one trajectory (``check_training_case``)."""
-    size = sum(a.size for a in (case.x, case.y, case.w1, case.w2))
-    from_suite = label != DRAWN and size > _SNIPPET_MAX_ENTRIES and is_suite_case(case)
-    loadable = SPEC.fullmatch(judge.implementation) and not judge.implementation.startswith(
-        "__main__:"
-    )
-    lines = [] if from_suite else ["import numpy as np", ""]
-    lines.append(
-        "from twolayer.conformance import check_training_case, format_report"
-        + (", load_training" if loadable else "")
-    )
-    if from_suite:
-        lines.append("from twolayer.vectors import build_cases")
-    lines.append("")
-    if loadable:
-        lines.append(f"train = load_training({judge.implementation!r})")
-    else:
-        lines.append(f"train = ...  # the implementation under test: {judge.implementation}")
-    if from_suite:
-        lines += [
-            f"case = next(case for case in build_cases() if case.id == {case.id})",
-            "x, y, w1, w2 = case.x, case.y, case.w1, case.w2",
-            "learning_rate = case.learning_rate",
-        ]
-    else:
-        lines += [
-            f"x = {_literal(case.x)}",
-            f"y = {_literal(case.y)}",
-            f"w1 = {_literal(case.w1)}",
-            f"w2 = {_literal(case.w2)}",
-            f"learning_rate = {case.learning_rate!r}",
-        ]
-    lines += [
-        "",
-        "report = check_training_case(",
-        f"    train, x, y, w1, w2, learning_rate, {steps},",
-        f"    arithmetic={judge.arithmetic!r}, relu_grad_at_zero={judge.relu_grad_at_zero!r}",
-        ")",
-        "print(format_report(report))",
-    ]
-    return "\n".join(lines) + "\n"
 
 
 def _scaled_rate(case: CaseInputs, shift: int, relu_grad_at_zero: float) -> float | None:
@@ -1905,31 +1780,6 @@ def _check_trajectory_shapes(
             )
 
 
-def _trajectory_results_snippet(judge: TrainJudge, case: CaseInputs, steps: int) -> str:
-    """Python code that recomputes each exact update of a trajectory read from a results file,
-    from the file's own weights, to compare by hand."""
-    rule = judge.relu_grad_at_zero
-    return (
-        "from pathlib import Path\n"
-        "\n"
-        "from twolayer import exact\n"
-        "from twolayer.conformance import load_results\n"
-        "from twolayer.shapes import Params\n"
-        "from twolayer.vectors import build_cases\n"
-        "\n"
-        'results = load_results(Path("results.json").read_bytes())  # the file judged\n'
-        f"losses, w1, w2 = (results.trajectories[{case.id}][name] for name in "
-        '("losses", "w1", "w2"))\n'
-        f"case = next(case for case in build_cases() if case.id == {case.id})\n"
-        f"for t in range({steps}):  # each update, from the file's own w1[t], w2[t]\n"
-        "    reference = exact.step(\n"
-        "        Params(w1[t], w2[t]), case.x, case.y, case.learning_rate,\n"
-        f"        relu_grad_at_zero={rule!r},\n"
-        "    )\n"
-        "    print(t, losses[t], exact.round_to(reference.loss))  # the exact loss, rounded\n"
-    )
-
-
 def _judge_trajectory_results(
     results: Results, cases: tuple[CaseInputs, ...], arithmetic: str, rule: float
 ) -> ConformanceReport:
@@ -1979,7 +1829,7 @@ def _judge_trajectory_results(
         verdict = _judge_transitions(judge, case, steps, label, results.trajectories[case.id])
         failure = verdict.verdict.failure
         if failure is not None:
-            failure = failure._replace(snippet=_trajectory_results_snippet(judge, case, steps))
+            failure = failure._replace(snippet=trajectory_results_snippet(judge, case, steps))
             verdict = verdict._replace(verdict=verdict.verdict._replace(failure=failure))
             failures.append((failure, case, steps))
         tally.add_trajectory(label, verdict, "frozen")
