@@ -33,7 +33,7 @@ import records
 from numpy.typing import NDArray
 
 import twolayer
-from twolayer import bounds, calls, conformance, exact, gradcheck, vectors, zoo
+from twolayer import bounds, calls, conformance, exact, gradcheck, vectors, verdicts, zoo
 
 Array = NDArray[np.float64]
 Thunk = Callable[[], object]  # one timed call: runs the work, returns its result
@@ -289,10 +289,10 @@ def default_training_thunk() -> object:
 
 
 def judged_case_thunk(dims: twolayer.Dims) -> Thunk:
-    """Everything the conformance judge does for one drawn float64 case: ``_judge_case``, which
-    calls the implementation twice (``twolayer.zoo.reference_step``, a correct one), computes the
-    exact step and its bounds with the implementation's ``h`` (more than one ``fast_step`` where
-    the mask is open), and rounds and compares every output."""
+    """Everything the conformance judge does for one drawn float64 case (``verdicts.judge_case``),
+    which calls the implementation twice (``twolayer.zoo.reference_step``, a correct one),
+    computes the exact step and its bounds with the implementation's ``h`` (more than one
+    ``fast_step`` where the mask is open), and rounds and compares every output."""
     p = make_problem(dims, steps=1)
     w1, w2 = p.params
     case = vectors.CaseInputs(0, "bench", (), 1.0, p.x, p.y, w1, w2, p.learning_rate)
@@ -300,7 +300,7 @@ def judged_case_thunk(dims: twolayer.Dims) -> Thunk:
     judge = calls.Judge(runner, "twolayer.zoo:reference_step", "float64", 1.0)
 
     def run() -> object:
-        verdict = conformance._judge_case(judge, case, conformance.DRAWN, None)
+        verdict = verdicts.judge_case(judge, case, conformance.DRAWN, None)
         if verdict.failure is not None:  # a correct step must conform, or the timing is moot
             raise RuntimeError(f"the judge rejected zoo.reference_step: {verdict.failure.message}")
         return verdict

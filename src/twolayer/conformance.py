@@ -35,7 +35,6 @@ from twolayer import exact, isolation, vectors
 from twolayer.calls import (
     Called,
     Judge,
-    Runner,
     StepFunction,
     TrainFunction,
     TrainJudge,
@@ -96,7 +95,6 @@ from twolayer.report import (
 )
 from twolayer.shapes import (
     JUDGE_MAX_DIMS,
-    RELU_GRAD_AT_ZERO_CHOICES,
     Dims,
     Params,
     check_bytes,
@@ -105,14 +103,24 @@ from twolayer.shapes import (
     frozen,
     trajectory_bytes,
 )
-from twolayer.snippets import (
-    limited_snippet,
-    step_snippet,
-    training_snippet,
-    trajectory_results_snippet,
-)
+from twolayer.snippets import training_snippet, trajectory_results_snippet
 from twolayer.training import sgd_step
 from twolayer.vectors import CaseInputs, json_kind, parse_json
+from twolayer.verdicts import (
+    STOPPED,
+    CaseVerdict,
+    Progress,
+    StopDrawingError,
+    Tally,
+    halt,
+    halted,
+    judge_case,
+    judge_read,
+    report_progress,
+    step_rejudge,
+)
+from twolayer.verdicts import judge_case as _judge_case
+from twolayer.verdicts import report_progress as _report_progress
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
@@ -172,268 +180,6 @@ __all__ = [
 _DrawnT = TypeVar("_DrawnT")
 
 
-class _CaseVerdict(NamedTuple):
-    """The judgement of one case: each output's comparison, and a failure if any."""
-
-    comparisons: Mapping[str, Comparison]
-    failure: Failure | None
-    moving_ties: bool
-    stopped: bool = False  # the worker did not answer (a timeout, an exit): judge no further
-
-
-def _judge_case(
-    judge: Judge, case: CaseInputs, label: str, reference: Reference | None
-) -> _CaseVerdict:
-    """Call the implementation on one case and judge what it did.
-
-    ``reference``: the case's, computed without the implementation's ``h`` (frozen cases), or
-    None to compute it after the call, with its ``h`` (drawn cases).
-    """
-    called = _call_twice(judge, case, label)
-    if isinstance(called, _CaseVerdict):
-        return called
-    outputs, changed, again = called
-    if reference is None:
-        h = outputs.get("h")
-        reference = exact_reference(case, label, judge.arithmetic, judge.relu_grad_at_zero, h)
-    verdict = _judge_read(judge, reference, outputs, changed)
-    differing = _differing(outputs, again)
-    if differing is None:
-        return verdict
-    # Different bits from the same inputs: either rounding that varies from call to call (a
-    # nondeterministic summation order), which is legal while both answers are within their
-    # bounds, or state kept between calls, which makes one of them wrong.
-    second = _judge_read(judge, reference, again, [])
-    if verdict.failure is None and second.failure is None:
-        return verdict
-    name, index = differing
-    if name in outputs and name in again:
-        where = f"[{', '.join(map(str, index))}]" if index else ""
-        returned = (
-            f"{name}{where} = {float(again[name][index])!r}, not {float(outputs[name][index])!r}"
-        )
-    else:
-        returned = f"{'no' if name in outputs else 'an'} {name}, unlike the first time"
-    wrong = "the second answer" if verdict.failure is None else "the first answer"
-    failure = verdict.failure or second.failure
-    details = failure.message if failure is not None else ""
-    message = (
-        f"stateful: called a second time on the same inputs, step returned {returned}, and "
-        f"{wrong} is beyond its bounds; its answer depends on earlier calls, and a step must "
-        f"depend on its arguments alone. {details}"
-    )
-    return _failed(judge, case, label, (STATE,), [message])
-
-
-def _call_twice(
-    judge: Judge, case: CaseInputs, label: str
-) -> (
-    tuple[dict[str, NDArray[np.float64]], list[str], dict[str, NDArray[np.float64]]] | _CaseVerdict
-):
-    """The outputs of two calls on the same case and the arguments that the first changed, or
-    the verdict where a call gave no outputs."""
-    if judge.runner is None:
-        raise ValueError("a judge of a results file has no step to call")
-    try:
-        outputs, changed = judge.runner.call(case)
-    except isolation.StoppedError as error:
-        return _stopped(judge, case, label, (STEP,), f"step {error}")
-    if isinstance(outputs, str):
-        return _failed(judge, case, label, (STEP,), [outputs])
-    # The same case again, on fresh copies: a step is a function of its arguments alone.
-    try:
-        again, _ = judge.runner.call(case)
-    except isolation.StoppedError as error:
-        message = f"called a second time on the same inputs, step {error}"
-        return _stopped(judge, case, label, (STATE,), message)
-    if isinstance(again, str):
-        message = f"called a second time on the same inputs, {again}"
-        return _failed(judge, case, label, (STATE,), [message])
-    return outputs, changed, again
-
-
-def _differing(
-    first: Mapping[str, NDArray[np.float64]], second: Mapping[str, NDArray[np.float64]]
-) -> tuple[str, tuple[int, ...]] | None:
-    """The first output (and entry) whose bits differ between two calls, or None if none does."""
-    for name in OUTPUTS:
-        if (name in first) != (name in second):
-            return name, ()
-        if name not in first:
-            continue
-        differ = first[name].view(np.int64) != second[name].view(np.int64)
-        if differ.any():
-            return name, tuple(int(i) for i in np.argwhere(differ)[0])
-    return None
-
-
-def _judge_read(
-    judge: Judge,
-    reference: Reference,
-    outputs: Mapping[str, NDArray[np.float64]],
-    changed: list[str],
-) -> _CaseVerdict:
-    """Judge the outputs read from an implementation (``changed``: arguments it overwrote)."""
-    if reference.needs_mask and "h" in outputs:
-        reference = exact_reference(
-            reference.case,
-            reference.label,
-            judge.arithmetic,
-            judge.relu_grad_at_zero,
-            outputs["h"],
-        )
-    comparisons, messages = judge_outputs(outputs, reference)
-    blamed = [name for name, comparison in comparisons.items() if comparison.failing]
-    if changed:
-        blamed.append(INPUTS)
-        messages.append(
-            f"step changed its argument(s) {', '.join(changed)} in place; a caller's data "
-            "would change under it"
-        )
-    if not blamed:
-        return _CaseVerdict(comparisons, None, reference.moving_ties)
-    verdict = _failed(judge, reference.case, reference.label, tuple(blamed), messages)
-    return verdict._replace(comparisons=comparisons, moving_ties=reference.moving_ties)
-
-
-def _failed(
-    judge: Judge, case: CaseInputs, label: str, blamed: tuple[str, ...], messages: list[str]
-) -> _CaseVerdict:
-    failure = Failure(
-        case=label,
-        outputs=blamed,
-        message="\n".join(messages),
-        snippet=step_snippet(judge, case, label, blamed),
-    )
-    return _CaseVerdict({}, failure, moving_ties=False)
-
-
-_STOPPED = "; no further case was judged"
-
-
-def _halted(failure: Failure) -> bool:
-    """Whether ``failure`` is where the worker gave no answer (and the judge's run ended)."""
-    return failure.message.endswith(_STOPPED)
-
-
-def _stopped(
-    judge: Judge, case: CaseInputs, label: str, blamed: tuple[str, ...], message: str
-) -> _CaseVerdict:
-    """The verdict on a case where the worker gave no answer: the judge's run ends with it."""
-    return _halt(_failed(judge, case, label, blamed, [message + _STOPPED]), judge.runner)
-
-
-def _halt(verdict: _CaseVerdict, runner: "Runner | None") -> _CaseVerdict:
-    """``verdict`` marked as the end of the run, its snippet limited by the worker's timeout."""
-    failure = verdict.failure
-    if failure is not None and runner is not None and runner.worker is not None:
-        snippet = limited_snippet(failure.snippet, runner.worker.timeout)
-        verdict = verdict._replace(failure=failure._replace(snippet=snippet))
-    return verdict._replace(stopped=True)
-
-
-Progress = Callable[[int, int], None]
-"""A callback ``progress(done, total)``: the cases (or trajectories) judged so far, of ``total``.
-
-``done`` never exceeds ``total``; a run that stops early (a failure, then shrinking) may end below
-it. The judge calls it after each case and prints nothing itself (``twolayer check`` draws it on a
-terminal)."""
-
-
-def _step_rejudge(judge: Judge, case: CaseInputs, label: str) -> Callable[[float], bool]:
-    """Whether ``case`` conforms when judged again under another tie convention."""
-
-    def conforms(rule: float) -> bool:
-        under = judge._replace(relu_grad_at_zero=rule)
-        again = case._replace(relu_grad_at_zero=rule)
-        return _judge_case(under, again, label, None).failure is None
-
-    return conforms
-
-
-def _report_progress(progress: Progress | None, done: int, total: int) -> None:
-    if progress is not None:
-        progress(min(done, total), total)
-
-
-class _Tally:
-    """The worst ratio of each output so far, the counts, and the failures (mutable)."""
-
-    def __init__(self) -> None:
-        self.worst: dict[str, OutputSummary] = {}
-        self.counts = {"frozen": 0, "drawn": 0, "ties": 0}
-        self.failures: list[Failure] = []
-        self.case_ratios: list[CaseRatio] = []
-        # Per failure recorded: does its case conform when judged again under this convention?
-        self.rejudges: list[Callable[[float], bool]] = []
-
-    def done(self) -> int:
-        """The cases judged so far (drawn ones include those that hypothesis shrank)."""
-        return self.counts["frozen"] + self.counts["drawn"]
-
-    def record(self, failure: Failure, rejudge: Callable[[float], bool]) -> None:
-        """Record a failure of the report, with how to judge its case under another rule."""
-        self.failures.append(failure)
-        self.rejudges.append(rejudge)
-
-    def conforms_under(self, claimed: float) -> tuple[float, ...]:
-        """The other tie conventions under which every recorded failing case conforms."""
-        # A step that raised, kept state or changed an argument is wrong under every convention;
-        # a results file's failures have no call to make again.
-        if len(self.rejudges) != len(self.failures) or any(
-            set(f.outputs) & {STEP, INPUTS, STATE} for f in self.failures
-        ):
-            return ()
-        return tuple(
-            rule
-            for rule in RELU_GRAD_AT_ZERO_CHOICES
-            if self.failures and rule != claimed and all(rejudge(rule) for rejudge in self.rejudges)
-        )
-
-    def add(self, label: str, verdict: _CaseVerdict, kind: str) -> None:
-        """Count a judged case; where its worker gave no answer in a drawn run, end that run.
-
-        (Ended here, not in the drawn run's ``judge_one``: hypothesis derives its derandomized
-        cases from that function's source, and the verdicts of the docs from those cases.)
-        """
-        if kind == "drawn" and verdict.stopped and verdict.failure is not None:
-            self.counts[kind] += 1
-            raise _StopDrawingError(verdict.failure)
-        self.counts[kind] += 1
-        self.counts["ties"] += verdict.moving_ties
-        case = label if kind == "frozen" else f"{kind} {self.counts[kind]}"
-        for name, comparison in verdict.comparisons.items():
-            self.case_ratios.append(CaseRatio(case, name, comparison.worst_ratio))
-            known = self.worst.get(name)
-            if known is None or comparison.worst_ratio > known.worst_ratio:
-                self.worst[name] = OutputSummary(
-                    name, comparison.worst_ratio, label, comparison.position
-                )
-
-    def report(
-        self, judge: Judge, skipped: int, order: tuple[str, ...] = OUTPUTS
-    ) -> ConformanceReport:
-        if not self.done():  # "conforms" on nothing judged would be a verdict on nothing
-            raise ValueError(
-                f"nothing was judged: no case applies to {judge.arithmetic} ({skipped} skipped: "
-                "off its grid or range) and none was drawn; a verdict needs at least one case"
-            )
-        return ConformanceReport(
-            conforms=not self.failures,
-            implementation=judge.implementation,
-            arithmetic=judge.arithmetic,
-            relu_grad_at_zero=judge.relu_grad_at_zero,
-            frozen_cases=self.counts["frozen"],
-            skipped_cases=skipped,
-            drawn_cases=self.counts["drawn"],
-            tie_cases=self.counts["ties"],
-            outputs=tuple(self.worst[name] for name in order if name in self.worst),
-            failures=tuple(self.failures),
-            case_ratios=tuple(self.case_ratios),
-            conforms_under=self.conforms_under(judge.relu_grad_at_zero),
-        )
-
-
 class _RejectedCaseError(Exception):
     """Raised inside the hypothesis run to mark a drawn case as failing."""
 
@@ -442,19 +188,9 @@ class _RejectedCaseError(Exception):
         self.failure = failure
 
 
-class _StopDrawingError(BaseException):
-    """Raised inside the hypothesis run where the worker gave no answer: no shrinking, no more
-    cases (a step that never returns would cost its timeout on each). A ``BaseException``:
-    hypothesis lets it through, as it does ``KeyboardInterrupt``, instead of shrinking."""
-
-    def __init__(self, failure: Failure) -> None:
-        super().__init__(failure.message)
-        self.failure = failure
-
-
 def _run_drawn(
     judge: Judge,
-    tally: _Tally,
+    tally: Tally,
     max_examples: int,
     progress: Progress | None = None,
     total: int = 0,
@@ -491,7 +227,7 @@ def _run_drawn(
         return
     # A step that keeps state may fail a shrunk case only because of the calls before it, which
     # its reproducer does not make: the last case that caught the state is the one to show.
-    if _halted(found):
+    if halted(found):
         tally.record(found, lambda rule: False)  # never asked: a step that did not answer
         return
     if STATE not in found.outputs:
@@ -499,7 +235,7 @@ def _run_drawn(
             found = stateful[-1]
         elif any(STATE in failure.outputs for failure in tally.failures):
             return  # the state was caught in a frozen case, which shows it: that one stays last
-    tally.record(found, _step_rejudge(judge, cases[id(found)], DRAWN))
+    tally.record(found, step_rejudge(judge, cases[id(found)], DRAWN))
 
 
 @contextmanager
@@ -576,7 +312,7 @@ def _shrunk_failure(
                 run()
         except _RejectedCaseError as rejected:  # hypothesis re-raises the shrunk case's failure
             return rejected.failure
-        except _StopDrawingError as stop:
+        except StopDrawingError as stop:
             return stop.failure
         except Exception as error:  # e.g. a verdict that does not reproduce (hypothesis's Flaky)
             if not last:
@@ -669,14 +405,14 @@ def _judge_step_run(
     progress: Progress | None,
 ) -> ConformanceReport:
     """``check_implementation``'s run: the frozen cases, then the drawn ones."""
-    tally = _Tally()
+    tally = Tally()
     total = len(references) + examples
     first_failure: tuple[Failure, Reference] | None = None
     stopped = False
     for reference in references:
-        verdict = _judge_case(judge, reference.case, reference.label, reference)
+        verdict = judge_case(judge, reference.case, reference.label, reference)
         tally.add(reference.label, verdict, "frozen")
-        _report_progress(progress, tally.done(), total)
+        report_progress(progress, tally.done(), total)
         if first_failure is None and verdict.failure is not None:
             first_failure = verdict.failure, reference
         if verdict.stopped:
@@ -684,7 +420,7 @@ def _judge_step_run(
             break
     if first_failure is not None:
         failure, reference = first_failure
-        tally.record(failure, _step_rejudge(judge, reference.case, reference.label))
+        tally.record(failure, step_rejudge(judge, reference.case, reference.label))
     if examples and not stopped:
         _run_drawn(judge, tally, examples, progress, total)
     return tally.report(judge, skipped)
@@ -739,11 +475,11 @@ def check_case(
     runner, name = start_runner(step, "step", limit)
     try:
         judge = Judge(runner, name, arithmetic, rule)
-        verdict = _judge_case(judge, case, "given", reference)
-        tally = _Tally()
+        verdict = judge_case(judge, case, "given", reference)
+        tally = Tally()
         tally.add("given", verdict, "frozen")
         if verdict.failure is not None:
-            tally.record(verdict.failure, _step_rejudge(judge, case, "given"))
+            tally.record(verdict.failure, step_rejudge(judge, case, "given"))
         return tally.report(judge, 0)
     finally:
         runner.close()
@@ -784,7 +520,7 @@ _TRAJECTORY_NAMES = {"loss": ("losses", 0), "w1_next": ("w1", 1), "w2_next": ("w
 class _TrajectoryVerdict(NamedTuple):
     """The judgement of one trajectory: as a case's, with the transitions counted."""
 
-    verdict: _CaseVerdict
+    verdict: CaseVerdict
     judged: int  # transitions judged
     unjudged: int  # transitions from weights outside the format's range (not those after a failure)
     mask_changed: bool  # the exact mask of some unit differs between two judged steps
@@ -846,7 +582,7 @@ def _judge_transitions(
             return _TrajectoryVerdict(verdict, t, 0, mask_changed)
         if t and not _transition_in_range(anchor, judge.arithmetic, judge.relu_grad_at_zero):
             # The bounds hold only within the range; the transitions up to here were within it.
-            verdict = _CaseVerdict(worst, None, moving)
+            verdict = CaseVerdict(worst, None, moving)
             return _TrajectoryVerdict(verdict, t, steps - t, mask_changed)
         outputs = {"loss": np.asarray(losses[t]), "w1_next": w1s[t + 1], "w2_next": w2s[t + 1]}
         for name, values in outputs.items():
@@ -890,12 +626,12 @@ def _judge_transitions(
             )
             verdict = verdict._replace(comparisons=worst, moving_ties=moving)
             return _TrajectoryVerdict(verdict, t + 1, 0, mask_changed)
-    return _TrajectoryVerdict(_CaseVerdict(worst, None, moving), steps, 0, mask_changed)
+    return _TrajectoryVerdict(CaseVerdict(worst, None, moving), steps, 0, mask_changed)
 
 
 def _train_outputs(
     judge: TrainJudge, case: CaseInputs, steps: int, label: str, *, again: bool
-) -> tuple[dict[str, NDArray[np.float64]], list[str]] | _CaseVerdict:
+) -> tuple[dict[str, NDArray[np.float64]], list[str]] | CaseVerdict:
     """One call of ``train`` (``again``: the second on this case): its trajectory and the
     arguments that it changed, or the verdict where it gave no trajectory."""
     blamed, prefix = (
@@ -904,8 +640,8 @@ def _train_outputs(
     try:
         trajectory, changed = _call_train(judge, case, steps)
     except isolation.StoppedError as error:
-        message = f"{prefix}train {error}{_STOPPED}"
-        return _halt(_failed_training(judge, case, steps, label, blamed, [message]), judge.runner)
+        message = f"{prefix}train {error}{STOPPED}"
+        return halt(_failed_training(judge, case, steps, label, blamed, [message]), judge.runner)
     if isinstance(trajectory, str):
         return _failed_training(judge, case, steps, label, blamed, [prefix + trajectory])
     return trajectory, changed
@@ -916,7 +652,7 @@ def _judge_training_case(
 ) -> _TrajectoryVerdict:
     """Call ``train`` on one case (twice, on fresh copies) and judge what it did."""
     called = _train_outputs(judge, case, steps, label, again=False)
-    if isinstance(called, _CaseVerdict):
+    if isinstance(called, CaseVerdict):
         return _TrajectoryVerdict(called, 0, 0, False)
     first, changed = called
     if changed:
@@ -929,7 +665,7 @@ def _judge_training_case(
     judged = _judge_transitions(judge, case, steps, label, first)
     # The same case again: training is a function of its arguments alone.
     called = _train_outputs(judge, case, steps, label, again=True)
-    if isinstance(called, _CaseVerdict):
+    if isinstance(called, CaseVerdict):
         return judged._replace(verdict=called)
     again, _ = called
     differing = next(
@@ -968,14 +704,14 @@ def _failed_training(
     label: str,
     blamed: tuple[str, ...],
     messages: list[str],
-) -> _CaseVerdict:
+) -> CaseVerdict:
     failure = Failure(
         case=label,
         outputs=blamed,
         message="\n".join(messages),
         snippet=training_snippet(judge, case, steps, label),
     )
-    return _CaseVerdict({}, failure, moving_ties=False)
+    return CaseVerdict({}, failure, moving_ties=False)
 
 
 def _scaled_rate(case: CaseInputs, shift: int, relu_grad_at_zero: float) -> float | None:
@@ -1041,8 +777,8 @@ def _training_case(
     return case, kept
 
 
-class _TrainingTally(_Tally):
-    """As ``_Tally``, with the transitions counted."""
+class _TrainingTally(Tally):
+    """As ``Tally``, with the transitions counted."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1120,7 +856,7 @@ def _run_drawn_training(
         return
     # As for steps (_run_drawn): a loop that keeps state may fail a shrunk case only because of
     # the calls before it; the last case that caught the state is the one to show.
-    if _halted(found):
+    if halted(found):
         tally.record(found, lambda rule: False)  # never asked: a loop that did not answer
         return
     if STATE not in found.outputs:
@@ -1248,7 +984,7 @@ def _judge_training_run(
         label = f"case {case.id}"
         verdict = _judge_training_case(judge, case, case_steps, label)
         tally.add_trajectory(label, verdict, "frozen")
-        _report_progress(progress, tally.done(), total)
+        report_progress(progress, tally.done(), total)
         if first_failure is None and verdict.verdict.failure is not None:
             rejudge = _training_rejudge(judge, case, case_steps, label)
             first_failure = verdict.verdict.failure, rejudge
@@ -1685,11 +1421,11 @@ def _judge_step_results(
     known, _ = frozen_references(applicable, arithmetic, rule)
     references = {reference.case.id: reference for reference in known}
     judge = Judge(None, results.implementation, arithmetic, rule)
-    tally = _Tally()
+    tally = Tally()
     failures: list[tuple[Failure, CaseInputs]] = []
     for case in applicable:
         reference = references[case.id]
-        verdict = _judge_read(judge, reference, results.outputs[case.id], [])
+        verdict = judge_read(judge, reference, results.outputs[case.id], [])
         tally.add(reference.label, verdict, "frozen")
         if verdict.failure is not None:
             failures.append((verdict.failure, case))
@@ -1710,7 +1446,7 @@ def _results_rejudge(
         references, _ = frozen_references([case for case, _ in failing], judge.arithmetic, rule)
         by_id = {reference.case.id: reference for reference in references}
         return all(
-            case.id in by_id and _judge_read(under, by_id[case.id], outputs, []).failure is None
+            case.id in by_id and judge_read(under, by_id[case.id], outputs, []).failure is None
             for case, outputs in failing
         )
 
