@@ -33,7 +33,7 @@ import records
 from numpy.typing import NDArray
 
 import twolayer
-from twolayer import bounds, conformance, exact, gradcheck, vectors, zoo
+from twolayer import bounds, calls, conformance, exact, gradcheck, vectors, verdicts, zoo
 
 Array = NDArray[np.float64]
 Thunk = Callable[[], object]  # one timed call: runs the work, returns its result
@@ -289,18 +289,18 @@ def default_training_thunk() -> object:
 
 
 def judged_case_thunk(dims: twolayer.Dims) -> Thunk:
-    """Everything the conformance judge does for one drawn float64 case: ``_judge_case``, which
-    calls the implementation twice (``twolayer.zoo.reference_step``, a correct one), computes the
-    exact step and its bounds with the implementation's ``h`` (more than one ``fast_step`` where
-    the mask is open), and rounds and compares every output."""
+    """Everything the conformance judge does for one drawn float64 case (``verdicts.judge_case``),
+    which calls the implementation twice (``twolayer.zoo.reference_step``, a correct one),
+    computes the exact step and its bounds with the implementation's ``h`` (more than one
+    ``fast_step`` where the mask is open), and rounds and compares every output."""
     p = make_problem(dims, steps=1)
     w1, w2 = p.params
     case = vectors.CaseInputs(0, "bench", (), 1.0, p.x, p.y, w1, w2, p.learning_rate)
-    runner = conformance._Runner(zoo.reference_step, None)  # in this process, as the API's default
-    judge = conformance._Judge(runner, "twolayer.zoo:reference_step", "float64", 1.0)
+    runner = calls.Runner(zoo.reference_step, None)  # in this process, as the API's default
+    judge = calls.Judge(runner, "twolayer.zoo:reference_step", "float64", 1.0)
 
     def run() -> object:
-        verdict = conformance._judge_case(judge, case, conformance.DRAWN, None)
+        verdict = verdicts.judge_case(judge, case, conformance.DRAWN, None)
         if verdict.failure is not None:  # a correct step must conform, or the timing is moot
             raise RuntimeError(f"the judge rejected zoo.reference_step: {verdict.failure.message}")
         return verdict
@@ -308,7 +308,7 @@ def judged_case_thunk(dims: twolayer.Dims) -> Thunk:
     return run
 
 
-def call_thunk(dims: twolayer.Dims, runner: conformance._Runner) -> Thunk:
+def call_thunk(dims: twolayer.Dims, runner: calls.Runner) -> Thunk:
     """One call of ``zoo.reference_step`` through ``runner``, its outputs read as the judge reads
     them (and its arguments compared with the case's, for mutation)."""
     p = make_problem(dims, steps=1)
@@ -329,8 +329,8 @@ def named_check_thunk() -> object:
 def isolation_section(rounds: int) -> dict[str, object]:
     """What the worker process costs: one call in process and through a worker, at 1 entry an
     axis and at the seed dims, and a whole default judge run both ways."""
-    in_process = conformance._Runner(zoo.reference_step, None)
-    worker = conformance._runner("twolayer.zoo:reference_step", "step", None)[0]
+    in_process = calls.Runner(zoo.reference_step, None)
+    worker = calls.start_runner("twolayer.zoo:reference_step", "step", None)[0]
     tiny = twolayer.Dims(1, 1, 1, 1)
     thunks: dict[str, Thunk] = {
         "step call in process (1, 1, 1, 1)": call_thunk(tiny, in_process),

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 import twolayer
-from twolayer import conformance, vectors, zoo
+from twolayer import comparison, conformance, vectors, zoo
 from twolayer import strategies as tst
 from twolayer.shapes import Params
 
@@ -190,8 +190,8 @@ def test_an_error_just_beyond_the_bound_is_rejected_and_one_at_it_is_not() -> No
     limit = np.array([2.0**-40, 2.0**-45])
     at_bound = np.array([float(first + Fraction(2) ** -40), float(second)])
     beyond = np.array([np.nextafter(at_bound[0], 1.0), float(second)])
-    inside = conformance._compare(at_bound, exact_values, rounded, limit)
-    outside = conformance._compare(beyond, exact_values, rounded, limit)
+    inside = comparison.compare(at_bound, exact_values, rounded, limit)
+    outside = comparison.compare(beyond, exact_values, rounded, limit)
     assert Fraction(float(at_bound[0])) - first <= Fraction(2) ** -40
     assert Fraction(float(beyond[0])) - first > Fraction(2) ** -40
     assert inside.failing == 0
@@ -204,8 +204,8 @@ def test_an_error_just_beyond_the_bound_is_rejected_and_one_at_it_is_not() -> No
 def test_a_bound_of_zero_admits_only_the_exact_value() -> None:
     exact_values, _ = _exact([3], -2)
     rounded, limit = np.array([0.75]), np.array([0.0])
-    assert conformance._compare(np.array([0.75]), exact_values, rounded, limit).failing == 0
-    wrong = conformance._compare(np.array([np.nextafter(0.75, 1)]), exact_values, rounded, limit)
+    assert comparison.compare(np.array([0.75]), exact_values, rounded, limit).failing == 0
+    wrong = comparison.compare(np.array([np.nextafter(0.75, 1)]), exact_values, rounded, limit)
     assert wrong.failing == 1
     assert wrong.worst_ratio == np.inf
 

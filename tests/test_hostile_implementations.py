@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from twolayer import conformance, isolation, zoo
+from twolayer import calls, conformance, isolation, zoo
 from twolayer.cli import main
 from twolayer.testing import assert_conforms
 from twolayer.vectors import build_cases
@@ -552,4 +552,4 @@ def test_the_api_refuses_to_judge_nothing() -> None:
 @pytest.mark.parametrize("timeout", [0, -1.0, math.inf, math.nan, True, "60"])
 def test_the_api_refuses_a_timeout_that_is_not_a_positive_number(timeout: object) -> None:
     with pytest.raises((ValueError, TypeError), match="timeout must be"):
-        conformance._check_timeout(timeout)
+        calls.check_timeout(timeout)

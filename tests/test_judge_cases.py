@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
 
-from twolayer import SEED_DIMS, Dims, conformance, zoo
+from twolayer import SEED_DIMS, Dims, conformance, drawn, zoo
 from twolayer import strategies as tst
 from twolayer.vectors import CaseInputs
 
@@ -280,5 +280,5 @@ def test_the_drawn_cases_do_not_depend_on_the_callers_code(
     monkeypatch.syspath_prepend(str(tmp_path))
     importlib.import_module("user_literals")
     assert _drawn_verdict() == before
-    monkeypatch.setattr(conformance, "_without_local_constants", contextlib.nullcontext)
+    monkeypatch.setattr(drawn, "without_local_constants", contextlib.nullcontext)
     assert (_drawn_verdict() != before) == _has_constant_collector()

@@ -17,1325 +17,155 @@ that hold those values, and an implementation casts them to its own dtype, which
 Where the sign of ``h`` is within rounding of 0, either ReLU mask is legal: the judge follows the
 implementation's own ``h`` there (which must be within its bound) and recomputes the exact
 reference with that mask, so that the bounds stay tight.
+
+This module holds the judge's entry points for a Python step or training loop
+(``check_implementation``, ``check_case``, ``check_training``, ``check_training_case``) and
+re-exports the judge's public names (``__all__``); the work is done, one job each, by
+``twolayer.report`` (the report, as text and JSON), ``twolayer.reference`` (the exact reference
+and bounds of a case), ``twolayer.comparison`` (reading and comparing outputs),
+``twolayer.calls`` (calling the implementation), ``twolayer.snippets`` (reproducer code),
+``twolayer.verdicts`` (one case judged, and the tally), ``twolayer.trajectories`` (one
+trajectory judged), ``twolayer.drawn`` (the drawn cases: hypothesis), ``twolayer.results``
+(reading results files) and ``twolayer.results_judge`` (judging them).
 """
 
-import importlib
-import importlib.resources
-import math
-import re
-import sys
-import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from functools import cache
-from types import MappingProxyType
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from collections.abc import Callable, Iterable
 
 import numpy as np
 from numpy.typing import NDArray
 
-from twolayer import bounds, exact, isolation, vectors
-from twolayer.network import backward_values, forward, value_and_grad
+from twolayer import vectors
+from twolayer.calls import (
+    Judge,
+    StepFunction,
+    TrainFunction,
+    TrainJudge,
+    check_timeout,
+    implementation_name,
+    load_implementation,
+    load_training,
+    start_runner,
+)
+from twolayer.drawn import run_drawn, run_drawn_training
+from twolayer.network import forward
+from twolayer.reference import (
+    Reference,
+    applies,
+    check_arithmetic,
+    frozen_references,
+    in_range,
+    on_grid,
+    suite_id,
+    suite_reference,
+)
+from twolayer.report import (
+    DRAWN,
+    INPUTS,
+    OUTPUT_AXES,
+    OUTPUTS,
+    REPORT_SCHEMA,
+    REPORT_SCHEMA_FILE,
+    REPORT_SCHEMA_VERSION,
+    REQUIRED_OUTPUTS,
+    STATE,
+    STEP,
+    TRAJECTORY_OUTPUTS,
+    CaseRatio,
+    ConformanceReport,
+    Failure,
+    OutputSummary,
+    format_report,
+    printable,
+    report_document,
+    report_json,
+    report_schema_json,
+    tie_hint,
+)
+from twolayer.results import (
+    RESULTS_SCHEMA,
+    RESULTS_SCHEMA_FILE,
+    RESULTS_SCHEMA_VERSION,
+    RESULTS_SCHEMA_VERSIONS,
+    Results,
+    load_results,
+    results_schema_json,
+)
+from twolayer.results_judge import (
+    check_results,
+    check_results_file,
+    check_trajectory_results,
+    results_document,
+    training_results_document,
+)
 from twolayer.shapes import (
     JUDGE_MAX_DIMS,
-    RELU_GRAD_AT_ZERO_CHOICES,
-    Dims,
     Params,
     check_bytes,
     check_count,
     check_relu_grad_at_zero,
-    frozen,
     trajectory_bytes,
 )
-from twolayer.training import sgd_step
-from twolayer.vectors import CaseInputs, json_kind, parse_json
+from twolayer.trajectories import (
+    TRAINING_CASES,
+    TrainingTally,
+    check_trajectory_bytes,
+    judge_training_case,
+    training_cases,
+    training_rejudge,
+)
+from twolayer.vectors import CaseInputs
+from twolayer.verdicts import Progress, Tally, judge_case, report_progress, step_rejudge
 
-if TYPE_CHECKING:
-    from hypothesis.strategies import SearchStrategy
-
-_DrawnT = TypeVar("_DrawnT")
-
-StepFunction = Callable[
-    [
-        NDArray[np.float64],
-        NDArray[np.float64],
-        NDArray[np.float64],
-        NDArray[np.float64],
-        float,
-    ],
-    object,
+__all__ = [
+    "DRAWN",
+    "INPUTS",
+    "OUTPUTS",
+    "OUTPUT_AXES",
+    "REPORT_SCHEMA",
+    "REPORT_SCHEMA_FILE",
+    "REPORT_SCHEMA_VERSION",
+    "REQUIRED_OUTPUTS",
+    "RESULTS_SCHEMA",
+    "RESULTS_SCHEMA_FILE",
+    "RESULTS_SCHEMA_VERSION",
+    "RESULTS_SCHEMA_VERSIONS",
+    "STATE",
+    "STEP",
+    "TRAINING_CASES",
+    "TRAJECTORY_OUTPUTS",
+    "CaseRatio",
+    "ConformanceReport",
+    "Failure",
+    "OutputSummary",
+    "Progress",
+    "Results",
+    "StepFunction",
+    "TrainFunction",
+    "applies",
+    "check_case",
+    "check_implementation",
+    "check_results",
+    "check_results_file",
+    "check_training",
+    "check_training_case",
+    "check_trajectory_results",
+    "format_report",
+    "implementation_name",
+    "in_range",
+    "load_implementation",
+    "load_results",
+    "load_training",
+    "on_grid",
+    "printable",
+    "report_document",
+    "report_json",
+    "report_schema_json",
+    "results_document",
+    "results_schema_json",
+    "tie_hint",
+    "training_cases",
+    "training_results_document",
 ]
-"""An implementation under test: ``step(x, y, w1, w2, learning_rate) -> {name: value}``.
-
-Its result is typed ``object`` because the judge takes whatever comes back and judges it."""
-
-REQUIRED_OUTPUTS = ("loss", "grad_w1", "grad_w2", "w1_next", "w2_next")
-"""The outputs that every implementation returns."""
-
-OUTPUTS = ("h", *REQUIRED_OUTPUTS)
-"""Every output that the judge compares, in the order of the math (``h`` is optional)."""
-
-OUTPUT_AXES = {
-    "h": ("batch", "hidden"),
-    "loss": (),
-    "grad_w1": ("d_in", "hidden"),
-    "grad_w2": ("hidden", "d_out"),
-    "w1_next": ("d_in", "hidden"),
-    "w2_next": ("hidden", "d_out"),
-}
-"""The axes of each output; ``loss`` is a scalar."""
-
-STEP = "step"
-"""The name blamed when the implementation raised or returned something that is not outputs."""
-
-INPUTS = "inputs"
-"""The name blamed when the implementation changed one of its arguments in place."""
-
-STATE = "state"
-"""The name blamed when the implementation answered the same case differently a second time."""
-
-DRAWN = "hypothesis"
-"""The case label of the cases that hypothesis draws."""
-
-# Drawn magnitudes lie in [2**-4, 2**5]: with at most 3 entries an axis, no value of the step
-# comes near overflow or underflow in any arithmetic, where the bounds would not hold.
-_SNIPPET_MAX_ENTRIES = 400  # a case with more is loaded from the suite, not written out
-_RANGE_MARGIN = 2.0**64  # as twolayer.vectors: values keep this far from a format's limits
-_F64_UNIT = 2.0**-53
-_TEXT_MAX = 400  # characters of a text from the implementation (a message, a name) kept
-
-# Control characters, format characters (bidirectional overrides), lone surrogates and line or
-# paragraph separators: a terminal acts on them, or str.splitlines splits at them.
-_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
-
-
-def printable(text: str, limit: int = _TEXT_MAX) -> str:
-    r"""``text`` as one line that a terminal shows as it is: each control character, format
-    character, lone surrogate or line separator written as its Python escape, and at most
-    ``limit`` characters kept (the rest counted).
-
-    Every text that an implementation provides (an exception's message, a type's or a
-    callable's name) goes through it before it reaches a report.
-
-    >>> printable("bad\x1b[2J value\nsecond line")
-    'bad\\x1b[2J value\\nsecond line'
-    """
-    kept = text[:limit]
-    escaped = "".join(
-        ascii(char)[1:-1] if unicodedata.category(char) in _UNPRINTABLE else char for char in kept
-    )
-    if len(text) > limit:
-        escaped += f"... ({len(text) - limit} more characters)"
-    return escaped
-
-
-def _described(error: BaseException) -> str:
-    """``"TypeName: message"`` of an exception that the implementation raised, printable.
-
-    Its ``str`` is the implementation's code too, and may raise in turn.
-    """
-    try:
-        message = str(error)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as failure:  # whatever a hostile __str__ raises
-        message = f"<its str() raised {type(failure).__name__}>"
-    name = printable(type(error).__name__)
-    return f"{name}: {printable(message)}" if message else name
-
-
-# -- the report --------------------------------------------------------------------------------
-
-
-class OutputSummary(NamedTuple):
-    """The worst ``|computed - exact| / bound`` of one output over the cases judged.
-
-    ``worst_ratio`` is 0 where every error was 0 and inf where an error met a bound of 0; it is
-    at most 1 for a conforming output. ``case`` labels the case where it was worst (``"case
-    17"``, ``"hypothesis"``) and ``position`` the entry there (``()`` for the loss).
-    """
-
-    output: str
-    worst_ratio: float
-    case: str
-    position: tuple[int, ...]
-
-
-class CaseRatio(NamedTuple):
-    """The worst ``|computed - exact| / bound`` of one output in one judged case."""
-
-    case: str  # "case 17" for a frozen case, "drawn 3" for the third drawn one
-    output: str
-    worst_ratio: float
-
-
-class Failure(NamedTuple):
-    """One case that the implementation got wrong.
-
-    ``outputs`` names each output that exceeded its bound, or ``"step"`` (it raised or returned
-    no usable outputs) or ``"inputs"`` (it changed an argument in place); ``message`` says what,
-    one line each; ``snippet`` is Python code that reproduces the verdict on this case.
-    """
-
-    case: str
-    outputs: tuple[str, ...]
-    message: str
-    snippet: str
-
-
-class ConformanceReport(NamedTuple):
-    """The judge's verdict on an implementation, and what it is based on.
-
-    ``conforms``: every output of every case judged was within its bound. ``frozen_cases`` and
-    ``drawn_cases`` count the cases judged; ``skipped_cases`` the frozen ones whose inputs lie off
-    the arithmetic's grid or whose values leave its range; ``tie_cases`` the cases with an exact
-    tie ``h == 0`` that moved a gradient (so that the tie convention was put to the test).
-    ``outputs`` holds the worst ratio of each output that was compared. ``failures`` holds the
-    first failing frozen case, then the drawn one that hypothesis shrank, if any.
-
-    A report of ``check_training`` has ``kind`` ``"training"``: its cases are trajectories and its
-    outputs ``losses``, ``w1`` and ``w2`` (positions index the returned arrays, step first);
-    ``steps_judged`` counts the transitions judged, ``steps_unjudged`` those left unjudged because
-    the implementation's weights had left the format's range, and ``mask_changes`` the
-    trajectories in which the exact ReLU mask of some unit changed from one step to the next.
-
-    ``conforms_under`` is a hint for a failure that only exact ties explain: when every failure
-    recorded is a case with an exact tie ``h == 0`` that moves ``grad_w1`` (and no failing case
-    lacked one), each of these cases is judged again under the other tie conventions, and the
-    conventions under which all of them conform are listed (``(0.0,)`` for ``torch.relu``'s
-    ``relu'(0) = 0``). It never changes ``conforms``: the implementation was judged under the
-    convention it claims. For a results file, every failing case (or trajectory) is judged
-    again, its outputs as the file gives them, against the other conventions' exact values and
-    bounds; the report still shows the first. Empty otherwise.
-    """
-
-    conforms: bool
-    implementation: str
-    arithmetic: str
-    relu_grad_at_zero: float
-    frozen_cases: int
-    skipped_cases: int
-    drawn_cases: int
-    tie_cases: int
-    outputs: tuple[OutputSummary, ...]
-    failures: tuple[Failure, ...]
-    case_ratios: tuple[CaseRatio, ...] = ()  # every case and output judged, for a plot
-    kind: str = "step"  # "training": each case is a trajectory, judged transition by transition
-    steps_judged: int = 0  # training: transitions judged, each from the implementation's weights
-    steps_unjudged: int = 0  # training: transitions from weights outside the format's range
-    mask_changes: int = 0  # training: trajectories whose exact ReLU mask changed between steps
-    conforms_under: tuple[float, ...] = ()  # a hint, never a verdict: see the docstring
-
-    @property
-    def failure(self) -> Failure | None:
-        """The smallest failing case: the shrunk drawn one if any, else the frozen one."""
-        return self.failures[-1] if self.failures else None
-
-
-# -- the reference of one case -----------------------------------------------------------------
-
-
-class _Reference(NamedTuple):
-    """The exact values of a case, rounded to float64, their bounds, and what the mask needs."""
-
-    case: CaseInputs
-    label: str
-    exact: exact.LimbStep  # the fast engine's exact values
-    bounds: bounds.StepBounds
-    rounded: Mapping[str, NDArray[np.float64]]  # each output's exact value rounded to float64
-    needs_mask: bool  # some h is within rounding of 0: the implementation's h decides the mask
-    moving_ties: bool  # an exact tie of h that moves grad_w1: the convention is put to the test
-    rule_free: bool  # no h is 0 or within rounding of it: the same under every tie convention
-
-
-def _params(case: CaseInputs) -> Params:
-    return Params(case.w1, case.w2)
-
-
-def _as_bool(values: object) -> NDArray[np.bool_]:
-    return np.asarray(values, dtype=np.bool_)
-
-
-def _finish(
-    case: CaseInputs,
-    label: str,
-    step: exact.LimbStep,
-    found: bounds.StepBounds,
-    *,
-    needs_mask: bool,
-    moving_ties: bool,
-) -> _Reference:
-    rounded = {name: exact.round_limbs(getattr(step, name)) for name in OUTPUTS}
-    rule_free = not ((exact.signs(step.h) == 0).any() or found.uncertain.any())
-    return _Reference(case, label, step, found, rounded, needs_mask, moving_ties, rule_free)
-
-
-def _exact_step(case: CaseInputs, rule: float, mask: NDArray[np.bool_] | None) -> exact.LimbStep:
-    return exact.fast_step(case.w1, case.w2, case.x, case.y, case.learning_rate, rule, mask)
-
-
-def _reference(
-    case: CaseInputs,
-    label: str,
-    arithmetic: str,
-    relu_grad_at_zero: float,
-    h: NDArray[np.float64] | None,
-) -> _Reference:
-    """Compute the exact step of ``case`` and its bounds, with the tightest legal ReLU mask.
-
-    A correct implementation's mask is known wherever ``|h| > E_h`` (the exact sign) and where
-    every product ``x[i, k] * w1[k, j]`` is 0 (its ``h`` is exactly 0 too, in any arithmetic, and
-    the tie convention applies). Elsewhere, ``|h| <= E_h``, the mask is the implementation's
-    choice, read from its ``h`` (where that ``h`` is exactly 0, its tie convention applies);
-    without ``h`` the bounds allow for either mask there (looser). The factor 0.5 at a tie is no
-    mask, but every value after ``grad_h`` is affine in it and ``h_relu`` is 0 at an exact tie:
-    the reference is the mean of the steps with the ties active and inactive.
-    """
-    params, rate = _params(case), case.learning_rate
-    plain = _exact_step(case, relu_grad_at_zero, None)
-    h_signs = exact.signs(plain.h)
-    loose = bounds.step_bounds(
-        params,
-        case.x,
-        case.y,
-        rate,
-        arithmetic=arithmetic,
-        relu_grad_at_zero=relu_grad_at_zero,
-        reference=plain,
-    )
-    exact_zero = h_signs == 0
-    # Where every product x[i, k] * w1[k, j] is 0, every implementation computes h exactly 0,
-    # in any arithmetic: a certain tie, where the convention applies and nothing excuses it.
-    ties = (case.x != 0).astype(np.int64) @ (case.w1 != 0).astype(np.int64) == 0
-    moving = bool(
-        (ties & (exact.signs(plain.grad_h_relu) != 0) & np.any(case.x != 0, axis=1)[:, None]).any()
-    )
-    open_choice = loose.uncertain & ~ties
-    if open_choice.any() and h is None:
-        return _finish(case, label, plain, loose, needs_mask=True, moving_ties=moving)
-    active = h_signs > 0
-    if h is not None and open_choice.any():
-        active[open_choice] = h[open_choice] > 0
-        own_ties = open_choice & (h == 0)
-        if relu_grad_at_zero == 0.5 and (own_ties & ~exact_zero).any():
-            # Halved at its own zero of an h that is not exactly 0: neither a mask nor a mean of
-            # two is that step, and the loose bounds, which allow for any factor, judge it.
-            return _finish(case, label, plain, loose, needs_mask=False, moving_ties=moving)
-        ties = ties | own_ties
-    if not ties.any() and not open_choice.any():
-        return _finish(case, label, plain, loose, needs_mask=False, moving_ties=moving)
-    high, low = active | ties, active & ~ties
-    if relu_grad_at_zero == 1.0:
-        reference = _exact_step(case, relu_grad_at_zero, high)
-    elif relu_grad_at_zero == 0.0:
-        reference = _exact_step(case, relu_grad_at_zero, low)
-    else:
-        reference = exact.mean_step(
-            _exact_step(case, relu_grad_at_zero, high), _exact_step(case, relu_grad_at_zero, low)
-        )
-    # With the ties taken as active, the bound of grad_h there is E_grad_h_relu: at least the
-    # error of any factor in [0, 1] applied to the computed grad_h_relu.
-    tight = bounds.step_bounds(
-        params,
-        case.x,
-        case.y,
-        rate,
-        arithmetic=arithmetic,
-        relu_grad_at_zero=relu_grad_at_zero,
-        mask=high,
-        reference=reference,
-    )
-    return _finish(case, label, reference, tight, needs_mask=False, moving_ties=moving)
-
-
-# -- reading and comparing the implementation's outputs ---------------------------------------
-
-
-class _UnusableResultError(Exception):
-    """What the implementation returned cannot be judged; the message says why."""
-
-
-def _expected_shape(name: str, case: CaseInputs) -> tuple[int, ...]:
-    batch, d_in = case.x.shape
-    hidden, d_out = case.w2.shape
-    sizes = {"batch": batch, "d_in": d_in, "hidden": hidden, "d_out": d_out}
-    return tuple(sizes[axis] for axis in OUTPUT_AXES[name])
-
-
-def _shape_in_axes(name: str, case: CaseInputs) -> str:
-    axes = OUTPUT_AXES[name]
-    if not axes:
-        return "a scalar"
-    sizes = ", ".join(map(str, _expected_shape(name, case)))
-    return f"({', '.join(axes)}) = ({sizes})"
-
-
-def _as_float64(
-    name: str,
-    value: object,
-    case: CaseInputs,
-    shape: tuple[int, ...] | None = None,
-    described: str | None = None,
-    *,
-    finite: bool = True,
-) -> NDArray[np.float64]:
-    """Convert one output to float64 exactly, or raise ``_UnusableResultError`` saying why.
-
-    ``shape`` and ``described`` (the shape in axis names) default to those of the step's output
-    ``name``; a trajectory's outputs give their own, and ``finite=False``: a trajectory may leave
-    the range, and its judge decides which entries must be finite.
-    """
-    try:
-        array = np.asarray(value)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as error:  # any array type's conversion may fail in its own way
-        raise _UnusableResultError(
-            f"numpy.asarray({name}) raised {_described(error)}; return numpy "
-            "arrays, or tensors that numpy.asarray takes (detached, on the CPU)"
-        ) from None
-    narrow_float = array.dtype.kind == "V" and array.dtype.name.startswith(("bfloat", "float"))
-    if array.dtype.kind not in "fiu" and not narrow_float:
-        raise _UnusableResultError(
-            f"{name} has dtype {array.dtype}; expected real floating-point values"
-        )
-    if shape is None:
-        shape = _expected_shape(name, case)
-    if name == "loss" and array.size == 1:
-        array = array.reshape(())
-    if array.shape != shape:
-        expected = described if described is not None else _shape_in_axes(name, case)
-        raise _UnusableResultError(f"{name} has shape {array.shape}; expected {expected}")
-    with np.errstate(all="ignore"):
-        values = array.astype(np.float64)  # exact from float16, float32, bfloat16, float64
-    if finite:
-        _check_finite(name, values)
-    return values
-
-
-def _check_finite(name: str, values: NDArray[np.float64]) -> None:
-    """Raise ``_UnusableResultError`` naming the first entry of ``values`` that is not finite."""
-    finite = np.isfinite(values)
-    if not finite.all():
-        index = tuple(int(i) for i in np.argwhere(~finite)[0])
-        where = f" at index {index}" if index else ""
-        raise _UnusableResultError(f"{name} is {values[index]}{where}; every output must be finite")
-
-
-def _read_outputs(result: object, case: CaseInputs) -> dict[str, NDArray[np.float64]]:
-    """The implementation's outputs as float64 arrays, or ``_UnusableResultError``."""
-    if not isinstance(result, Mapping):
-        raise _UnusableResultError(
-            f"step returned {printable(type(result).__qualname__)}; expected a mapping with keys "
-            f"{', '.join(REQUIRED_OUTPUTS)} (and optionally h)"
-        )
-    try:
-        missing = [name for name in REQUIRED_OUTPUTS if name not in result]
-        if missing:
-            raise _UnusableResultError(f"step's result lacks {', '.join(missing)}")
-        names = [name for name in OUTPUTS if name in result]
-        return {name: _as_float64(name, result[name], case) for name in names}
-    except (_UnusableResultError, KeyboardInterrupt):
-        raise
-    except BaseException as error:  # a hostile mapping's lookups may raise anything
-        raise _UnusableResultError(f"reading step's result raised {_described(error)}") from None
-
-
-class _Comparison(NamedTuple):
-    """The outcome of comparing one output: its worst ratio, where, and how many entries fail."""
-
-    worst_ratio: float
-    position: tuple[int, ...]
-    failing: int
-
-
-def _compare(
-    computed: NDArray[np.float64],
-    exact_values: exact.Limbs,
-    rounded: NDArray[np.float64],
-    limit: NDArray[np.float64],
-) -> _Comparison:
-    """Compare ``computed`` with the exact values within ``limit``, rigorously and quickly.
-
-    With ``r`` the exact value rounded to float64 (``|r - exact| <= ulp(r) / 2``) and ``d =
-    fl(|computed - r|)`` (one rounding), ``|computed - exact|`` lies within ``d (1 +- u) +-
-    ulp(r) / 2``; a margin of ``4u`` covers the rounding of this test itself. Entries that the
-    interval does not decide are compared in exact arithmetic. The ratio reported is ``d /
-    limit``, an estimate, made to agree with the exact verdict: above 1 exactly where it fails.
-    """
-    flat_computed, flat_rounded = computed.ravel(), rounded.ravel()
-    flat_limit = limit.ravel()
-    margin = 1 + 4 * _F64_UNIT
-    with np.errstate(over="ignore", invalid="ignore"):
-        distance = np.abs(flat_computed - flat_rounded)
-        half_ulp = np.spacing(np.abs(flat_rounded)) / 2
-        upper = (distance + half_ulp) * margin
-        lower = distance / margin - half_ulp * margin
-    within, beyond = upper <= flat_limit, lower > flat_limit
-    failing = beyond.copy()
-    undecided = ~(within | beyond)
-    if undecided.any():
-        decided = exact.within_bound(computed, exact_values, limit).within.ravel()
-        failing[undecided] = ~decided[undecided]
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        ratio = np.where(flat_limit > 0, distance / flat_limit, np.where(distance > 0, np.inf, 0.0))
-    ratio = np.nan_to_num(ratio, nan=0.0, posinf=np.inf)
-    ratio = np.where(failing, np.maximum(ratio, np.nextafter(1.0, 2.0)), np.minimum(ratio, 1.0))
-    if not ratio.size:
-        return _Comparison(0.0, (), 0)
-    worst = int(np.argmax(ratio))
-    index = tuple(int(i) for i in np.unravel_index(worst, computed.shape))
-    return _Comparison(float(ratio[worst]), index, int(failing.sum()))
-
-
-class _CaseVerdict(NamedTuple):
-    """The judgement of one case: each output's comparison, and a failure if any."""
-
-    comparisons: Mapping[str, _Comparison]
-    failure: Failure | None
-    moving_ties: bool
-    stopped: bool = False  # the worker did not answer (a timeout, an exit): judge no further
-
-
-def _judge_outputs(
-    outputs: Mapping[str, NDArray[np.float64]], reference: _Reference
-) -> tuple[dict[str, _Comparison], list[str]]:
-    """Compare every output given with the reference; return the comparisons and the messages."""
-    comparisons: dict[str, _Comparison] = {}
-    messages: list[str] = []
-    for name in OUTPUTS:
-        if name not in outputs:
-            continue
-        limit = np.asarray(getattr(reference.bounds, name), dtype=np.float64)
-        exact_values: exact.Limbs = getattr(reference.exact, name)
-        comparison = _compare(outputs[name], exact_values, reference.rounded[name], limit)
-        comparisons[name] = comparison
-        if comparison.failing:
-            where = f"[{', '.join(map(str, comparison.position))}]" if comparison.position else ""
-            computed = float(outputs[name][comparison.position])
-            expected = float(reference.rounded[name][comparison.position])
-            messages.append(
-                f"{name}{where} = {computed!r}, exact {expected!r} (rounded), error "
-                f"{abs(computed - expected):.3g} > bound {float(limit[comparison.position]):.3g}: "
-                f"{comparison.failing} of {outputs[name].size} entries beyond their bounds, the "
-                f"worst by {comparison.worst_ratio:.3g} times"
-            )
-    return comparisons, messages
-
-
-def _changed(before: CaseInputs, arguments: tuple[NDArray[np.float64], ...]) -> list[str]:
-    """The names of the arguments that no longer hold their values, bit for bit."""
-    names = ("x", "y", "w1", "w2")
-    originals = (before.x, before.y, before.w1, before.w2)
-    return [
-        name
-        for name, original, argument in zip(names, originals, arguments, strict=True)
-        if argument.shape != original.shape
-        or not np.array_equal(argument.view(np.int64), original.view(np.int64))
-    ]
-
-
-class _Judge(NamedTuple):
-    """What is fixed across one run of the judge."""
-
-    runner: "_Runner | None"  # None when judging a results file
-    implementation: str
-    arithmetic: str
-    relu_grad_at_zero: float
-
-
-def _judge_case(
-    judge: _Judge, case: CaseInputs, label: str, reference: _Reference | None
-) -> _CaseVerdict:
-    """Call the implementation on one case and judge what it did.
-
-    ``reference``: the case's, computed without the implementation's ``h`` (frozen cases), or
-    None to compute it after the call, with its ``h`` (drawn cases).
-    """
-    called = _call_twice(judge, case, label)
-    if isinstance(called, _CaseVerdict):
-        return called
-    outputs, changed, again = called
-    if reference is None:
-        h = outputs.get("h")
-        reference = _reference(case, label, judge.arithmetic, judge.relu_grad_at_zero, h)
-    verdict = _judge_read(judge, reference, outputs, changed)
-    differing = _differing(outputs, again)
-    if differing is None:
-        return verdict
-    # Different bits from the same inputs: either rounding that varies from call to call (a
-    # nondeterministic summation order), which is legal while both answers are within their
-    # bounds, or state kept between calls, which makes one of them wrong.
-    second = _judge_read(judge, reference, again, [])
-    if verdict.failure is None and second.failure is None:
-        return verdict
-    name, index = differing
-    if name in outputs and name in again:
-        where = f"[{', '.join(map(str, index))}]" if index else ""
-        returned = (
-            f"{name}{where} = {float(again[name][index])!r}, not {float(outputs[name][index])!r}"
-        )
-    else:
-        returned = f"{'no' if name in outputs else 'an'} {name}, unlike the first time"
-    wrong = "the second answer" if verdict.failure is None else "the first answer"
-    failure = verdict.failure or second.failure
-    details = failure.message if failure is not None else ""
-    message = (
-        f"stateful: called a second time on the same inputs, step returned {returned}, and "
-        f"{wrong} is beyond its bounds; its answer depends on earlier calls, and a step must "
-        f"depend on its arguments alone. {details}"
-    )
-    return _failed(judge, case, label, (STATE,), [message])
-
-
-def _fresh(case: CaseInputs) -> tuple[NDArray[np.float64], ...]:
-    """Writeable copies of the case's ``x, y, w1, w2``, for one call of the implementation."""
-    return tuple(np.array(a, dtype=np.float64) for a in (case.x, case.y, case.w1, case.w2))
-
-
-_Called = tuple[dict[str, NDArray[np.float64]] | str, list[str]]
-"""One call of the implementation: its outputs read as float64 (or a message saying why they
-cannot be), and the names of the arguments that it changed in place."""
-
-
-def _call_twice(
-    judge: _Judge, case: CaseInputs, label: str
-) -> (
-    tuple[dict[str, NDArray[np.float64]], list[str], dict[str, NDArray[np.float64]]] | _CaseVerdict
-):
-    """The outputs of two calls on the same case and the arguments that the first changed, or
-    the verdict where a call gave no outputs."""
-    if judge.runner is None:
-        raise ValueError("a judge of a results file has no step to call")
-    try:
-        outputs, changed = judge.runner.call(case)
-    except isolation.StoppedError as error:
-        return _stopped(judge, case, label, (STEP,), f"step {error}")
-    if isinstance(outputs, str):
-        return _failed(judge, case, label, (STEP,), [outputs])
-    # The same case again, on fresh copies: a step is a function of its arguments alone.
-    try:
-        again, _ = judge.runner.call(case)
-    except isolation.StoppedError as error:
-        message = f"called a second time on the same inputs, step {error}"
-        return _stopped(judge, case, label, (STATE,), message)
-    if isinstance(again, str):
-        message = f"called a second time on the same inputs, {again}"
-        return _failed(judge, case, label, (STATE,), [message])
-    return outputs, changed, again
-
-
-def _invoke(
-    what: str,
-    call: Callable[[], object],
-    read: Callable[[object], dict[str, NDArray[np.float64]]],
-    *,
-    interruptible: bool,
-) -> dict[str, NDArray[np.float64]] | str:
-    """Call the implementation and read what it returned, or say why not, in one line.
-
-    Whatever it raises is a verdict, ``BaseException`` too (``SystemExit``, ``GeneratorExit``,
-    a test runner's outcome), except ``KeyboardInterrupt`` where ``interruptible``: in this
-    process that is the user's Ctrl-C, which stops the judge (a step that raises it itself
-    stops it too). numpy's error state (``numpy.seterr``, ``numpy.seterrcall``) is restored
-    after the call, whatever the implementation set.
-    """
-    errors, handler = np.geterr(), np.geterrcall()
-    try:
-        return read(call())
-    except _UnusableResultError as error:
-        return str(error)
-    except KeyboardInterrupt as error:
-        if interruptible:
-            raise
-        return f"{what} raised {_described(error)}"
-    except BaseException as error:  # the implementation's own failure is a verdict, not a crash
-        return f"{what} raised {_described(error)}"
-    finally:
-        np.seterr(**errors)
-        np.seterrcall(handler)
-
-
-def _invoke_step(
-    step: Callable[..., object], case: CaseInputs, *, interruptible: bool = True
-) -> _Called:
-    """Call ``step`` on fresh copies of the case's arguments, in this process."""
-    arguments = _fresh(case)
-    x, y, w1, w2 = arguments
-    outputs = _invoke(
-        "step",
-        lambda: step(x, y, w1, w2, case.learning_rate),
-        lambda result: _read_outputs(result, case),
-        interruptible=interruptible,
-    )
-    return outputs, [] if isinstance(outputs, str) else _changed(case, arguments)
-
-
-def _invoke_train(
-    train: Callable[..., object], case: CaseInputs, steps: int, *, interruptible: bool = True
-) -> _Called:
-    """Call ``train`` on fresh copies of the case's arguments, in this process."""
-    arguments = _fresh(case)
-    x, y, w1, w2 = arguments
-    trajectory = _invoke(
-        "train",
-        lambda: train(x, y, w1, w2, case.learning_rate, steps),
-        lambda result: _read_trajectory(result, case, steps),
-        interruptible=interruptible,
-    )
-    return trajectory, [] if isinstance(trajectory, str) else _changed(case, arguments)
-
-
-class _Runner:
-    """Calls the implementation on a case: in this process (``function``), or in a worker
-    process that the judge stops when a call outlasts its timeout (``worker``)."""
-
-    def __init__(
-        self, function: Callable[..., object] | None, worker: isolation.Worker | None
-    ) -> None:
-        self.function, self.worker = function, worker
-
-    def call(self, case: CaseInputs, steps: int | None = None) -> _Called:
-        """A step's outputs on ``case`` (a trajectory of ``steps`` updates if given).
-
-        Raises ``isolation.StoppedError`` where the worker gave no answer.
-        """
-        if self.worker is not None:
-            return _decode_called(self.worker.request((case, steps)))
-        if self.function is None:
-            raise ValueError("a runner needs a function or a worker")
-        if steps is None:
-            return _invoke_step(self.function, case)
-        return _invoke_train(self.function, case, steps)
-
-    def close(self) -> None:
-        if self.worker is not None:
-            self.worker.close()
-
-
-def _encode_called(called: _Called) -> object:
-    """A call's result as plain builtins, which the judge reads from a worker (no pickled class)."""
-    outputs, changed = called
-    if isinstance(outputs, str):
-        return outputs, changed
-    encoded = {
-        name: (values.shape, values.astype("<f8").tobytes()) for name, values in outputs.items()
-    }
-    return encoded, changed
-
-
-def _decode_called(answer: object) -> _Called:
-    """What ``_encode_called`` wrote, checked, or ``isolation.StoppedError``."""
-    if isinstance(answer, tuple) and len(answer) == 2:
-        outputs, changed = answer
-        if isinstance(changed, list) and all(isinstance(name, str) for name in changed):
-            names = [str(name) for name in changed]
-            if isinstance(outputs, str):
-                return outputs, names
-            if isinstance(outputs, dict):
-                decoded: dict[str, NDArray[np.float64]] = {}
-                for name, entry in outputs.items():
-                    shape, data = entry
-                    values = np.frombuffer(data, dtype="<f8").astype(np.float64)
-                    decoded[str(name)] = values.reshape(tuple(int(n) for n in shape))
-                return decoded, names
-    raise isolation.StoppedError("answered with something that is not the judge's reply")
-
-
-def _worker_load(spec: str, what: str) -> Callable[..., object]:
-    """In a spawned worker: import ``spec``, or ValueError in one line (``_load``'s, or why the
-    import raised what ``_load`` lets through)."""
-    try:
-        return _load(spec, what)
-    except ValueError:
-        raise
-    except BaseException as error:  # a KeyboardInterrupt here is the module's own: no ^C comes
-        raise ValueError(f"cannot import {spec.partition(':')[0]}: {_described(error)}") from None
-
-
-def _worker_answer(function: Callable[..., object], request: object) -> object:
-    """In a worker: the answer to the judge's request ``(case, steps)``, as builtins.
-
-    A KeyboardInterrupt is the implementation's own here (a worker ignores SIGINT): a verdict.
-    """
-    if not (isinstance(request, tuple) and len(request) == 2):
-        raise TypeError(f"a worker's request is (case, steps); got {type(request).__qualname__}")
-    case, steps = request
-    if not isinstance(case, CaseInputs) or not (steps is None or isinstance(steps, int)):
-        raise TypeError("a worker's request is (case, steps)")
-    if steps is None:
-        return _encode_called(_invoke_step(function, case, interruptible=False))
-    return _encode_called(_invoke_train(function, case, steps, interruptible=False))
-
-
-def _differing(
-    first: Mapping[str, NDArray[np.float64]], second: Mapping[str, NDArray[np.float64]]
-) -> tuple[str, tuple[int, ...]] | None:
-    """The first output (and entry) whose bits differ between two calls, or None if none does."""
-    for name in OUTPUTS:
-        if (name in first) != (name in second):
-            return name, ()
-        if name not in first:
-            continue
-        differ = first[name].view(np.int64) != second[name].view(np.int64)
-        if differ.any():
-            return name, tuple(int(i) for i in np.argwhere(differ)[0])
-    return None
-
-
-def _judge_read(
-    judge: _Judge,
-    reference: _Reference,
-    outputs: Mapping[str, NDArray[np.float64]],
-    changed: list[str],
-) -> _CaseVerdict:
-    """Judge the outputs read from an implementation (``changed``: arguments it overwrote)."""
-    if reference.needs_mask and "h" in outputs:
-        reference = _reference(
-            reference.case,
-            reference.label,
-            judge.arithmetic,
-            judge.relu_grad_at_zero,
-            outputs["h"],
-        )
-    comparisons, messages = _judge_outputs(outputs, reference)
-    blamed = [name for name, comparison in comparisons.items() if comparison.failing]
-    if changed:
-        blamed.append(INPUTS)
-        messages.append(
-            f"step changed its argument(s) {', '.join(changed)} in place; a caller's data "
-            "would change under it"
-        )
-    if not blamed:
-        return _CaseVerdict(comparisons, None, reference.moving_ties)
-    verdict = _failed(judge, reference.case, reference.label, tuple(blamed), messages)
-    return verdict._replace(comparisons=comparisons, moving_ties=reference.moving_ties)
-
-
-def _failed(
-    judge: _Judge, case: CaseInputs, label: str, blamed: tuple[str, ...], messages: list[str]
-) -> _CaseVerdict:
-    failure = Failure(
-        case=label,
-        outputs=blamed,
-        message="\n".join(messages),
-        snippet=_snippet(judge, case, label, blamed),
-    )
-    return _CaseVerdict({}, failure, moving_ties=False)
-
-
-_STOPPED = "; no further case was judged"
-
-
-def _halted(failure: Failure) -> bool:
-    """Whether ``failure`` is where the worker gave no answer (and the judge's run ended)."""
-    return failure.message.endswith(_STOPPED)
-
-
-def _stopped(
-    judge: _Judge, case: CaseInputs, label: str, blamed: tuple[str, ...], message: str
-) -> _CaseVerdict:
-    """The verdict on a case where the worker gave no answer: the judge's run ends with it."""
-    return _halt(_failed(judge, case, label, blamed, [message + _STOPPED]), judge.runner)
-
-
-def _halt(verdict: _CaseVerdict, runner: "_Runner | None") -> _CaseVerdict:
-    """``verdict`` marked as the end of the run, its snippet limited by the worker's timeout."""
-    failure = verdict.failure
-    if failure is not None and runner is not None and runner.worker is not None:
-        snippet = _limited(failure.snippet, runner.worker.timeout)
-        verdict = verdict._replace(failure=failure._replace(snippet=snippet))
-    return verdict._replace(stopped=True)
-
-
-def _limited(snippet: str, timeout: float) -> str:
-    """A reproducing snippet for a call that never answered: the implementation given by name
-    (where it has one), so that a worker process runs it, and the judge's ``timeout`` passed on:
-    the snippet then ends as the judge's run did, instead of hanging."""
-    for loader in ("load_implementation", "load_training"):
-        snippet = snippet.replace(f", {loader}\n", "\n")
-        snippet = re.sub(
-            rf" = {loader}\(('[^']*')\)\n", r" = \1  # a worker process runs it\n", snippet
-        )
-    return re.sub(r"(relu_grad_at_zero=[^\n]*)\n\)", rf"\1, timeout={timeout!r}\n)", snippet)
-
-
-# -- snippets ----------------------------------------------------------------------------------
-
-
-def _literal(array: NDArray[np.float64]) -> str:
-    """Write a float64 matrix as ``np.array([[...], ...])``; ``repr`` of a float round-trips."""
-    rows = ("[" + ", ".join(repr(float(v)) for v in row) + "]" for row in array.tolist())
-    return f"np.array([{', '.join(rows)}])"
-
-
-def implementation_name(step: object) -> str:
-    """Name ``step`` as ``module:qualified.name`` where it can be imported so, else its repr.
-
-    The name is printable (``printable``): a callable's names and repr are its own code's.
-    """
-    try:
-        module = getattr(step, "__module__", None)
-        name = getattr(step, "__qualname__", None)
-        if isinstance(module, str) and isinstance(name, str) and "<" not in name:
-            return printable(f"{module}:{name}")
-        return printable(repr(step))
-    except KeyboardInterrupt:
-        raise
-    except BaseException:  # a hostile __getattr__ or __repr__
-        return f"<a {printable(type(step).__qualname__)}>"
-
-
-_SPEC = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
-
-
-def _is_suite_case(case: CaseInputs) -> bool:
-    """Whether ``case`` is the frozen suite's case of its id, inputs and all."""
-    known = {known.id: known for known in vectors.build_cases()}.get(case.id)
-    if known is None or known.learning_rate != case.learning_rate:
-        return False
-    names = ("x", "y", "w1", "w2")
-    return all(np.array_equal(getattr(known, name), getattr(case, name)) for name in names)
-
-
-def _snippet(judge: _Judge, case: CaseInputs, label: str, blamed: tuple[str, ...]) -> str:
-    """Python code that reproduces the verdict on this one case.
-
-    For a step: ``check_case`` on the case, with the step loaded by name where it has one. For
-    a results file: the exact outputs of the case, rounded to float64, to compare by hand.
-    """
-    size = sum(a.size for a in (case.x, case.y, case.w1, case.w2))
-    from_suite = label != DRAWN and size > _SNIPPET_MAX_ENTRIES and _is_suite_case(case)
-    loadable = _SPEC.fullmatch(judge.implementation) and not judge.implementation.startswith(
-        "__main__:"
-    )
-    imports = [] if from_suite else ["import numpy as np", ""]
-    if judge.runner is None:
-        imports += ["from twolayer import exact", "from twolayer.shapes import Params"]
-    elif loadable:
-        imports.append(
-            "from twolayer.conformance import check_case, format_report, load_implementation"
-        )
-    else:
-        imports.append("from twolayer.conformance import check_case, format_report")
-    if from_suite:
-        imports.append("from twolayer.vectors import build_cases")
-    lines = [*imports, ""]
-    if judge.runner is not None:
-        if loadable:
-            lines.append(f"step = load_implementation({judge.implementation!r})")
-        else:
-            lines.append(f"step = ...  # the implementation under test: {judge.implementation}")
-    if from_suite:
-        lines += [
-            f"case = next(case for case in build_cases() if case.id == {case.id})",
-            "x, y, w1, w2 = case.x, case.y, case.w1, case.w2",
-            "learning_rate = case.learning_rate",
-        ]
-    else:
-        lines += [
-            f"x = {_literal(case.x)}",
-            f"y = {_literal(case.y)}",
-            f"w1 = {_literal(case.w1)}",
-            f"w2 = {_literal(case.w2)}",
-            f"learning_rate = {case.learning_rate!r}",
-        ]
-    rule = judge.relu_grad_at_zero
-    if judge.runner is None:
-        shown = next((name for name in blamed if name in OUTPUTS), "loss")
-        lines += [
-            "",
-            "reference = exact.step(",
-            f"    Params(w1, w2), x, y, learning_rate, relu_grad_at_zero={rule!r}",
-            ")",
-            f"print(exact.round_to(reference.{shown}))  # the exact {shown}, rounded to float64",
-        ]
-    else:
-        lines += [
-            "",
-            "report = check_case(",
-            "    step, x, y, w1, w2, learning_rate,",
-            f"    arithmetic={judge.arithmetic!r}, relu_grad_at_zero={rule!r}",
-            ")",
-            "print(format_report(report))",
-        ]
-    return "\n".join(lines) + "\n"
-
-
-# -- frozen cases: the grid and the range of an arithmetic --------------------------------------
-
-
-def on_grid(values: NDArray[np.float64], arithmetic: str) -> bool:
-    """Whether every value is exactly a number of the arithmetic's input format.
-
-    float64 for ``"float64"``, float32 for ``"float32"`` and ``"tf32"`` (whose data are float32;
-    the products round them), bfloat16 for ``"bf16"`` (float32 with the low 16 bits zero).
-    """
-    if not np.all(np.isfinite(values)):
-        return False
-    if arithmetic == "float64":
-        return True
-    with np.errstate(over="ignore"):
-        narrowed = values.astype(np.float32)
-    if not np.array_equal(narrowed.astype(np.float64), values):
-        return False
-    if arithmetic == "bf16":
-        return bool(np.all(narrowed.view(np.uint32) & 0xFFFF == 0))
-    return True
-
-
-def _format_range(arithmetic: str) -> tuple[float, float]:
-    info = np.finfo(np.float64 if arithmetic == "float64" else np.float32)
-    return float(info.smallest_normal) * _RANGE_MARGIN, float(info.max) / _RANGE_MARGIN
-
-
-def in_range(case: CaseInputs, arithmetic: str) -> bool:
-    """Whether every input and value of the step keeps ``2**64`` from the format's limits.
-
-    The bounds assume that nothing overflows and that the rounding is relative (no underflow
-    beyond the small ``eta`` terms). The values of the step are taken from the float64 oracle,
-    close enough to the exact ones for a margin of ``2**64``.
-    """
-    low, high = _format_range(arithmetic)
-    params = _params(case)
-    with np.errstate(all="ignore"):
-        activations = forward(params, case.x)
-        if not all(np.isfinite(a).all() for a in activations):
-            return False  # beyond the range (and backward takes finite values only)
-        values = backward_values(params, case.x, case.y, activations)
-        arrays = [case.x, case.y, case.w1, case.w2, np.array([case.learning_rate])]
-        arrays += [*activations, *values]
-        magnitudes = np.abs(np.concatenate([np.ravel(a) for a in arrays]))
-    magnitudes = magnitudes[magnitudes != 0]
-    return bool(np.all(np.isfinite(magnitudes) & (magnitudes >= low) & (magnitudes <= high)))
-
-
-def applies(case: CaseInputs, arithmetic: str) -> bool:
-    """Whether ``case`` can judge an implementation in ``arithmetic``: on its grid and range."""
-    values = (case.x, case.y, case.w1, case.w2, np.array([case.learning_rate]))
-    return all(on_grid(v, arithmetic) for v in values) and in_range(case, arithmetic)
-
-
-@cache
-def _suite_by_id() -> Mapping[int, CaseInputs]:
-    return {case.id: case for case in vectors.build_cases()}
-
-
-def _suite_id(case: CaseInputs) -> int | None:
-    """The id of the frozen suite's case that has ``case``'s inputs, if there is one."""
-    candidates = [_suite_by_id().get(case.id)] if case.id else _suite_by_id().values()
-    names = ("x", "y", "w1", "w2")
-    for known in candidates:
-        if (
-            known is not None
-            and known.learning_rate == case.learning_rate
-            and all(getattr(known, n).shape == getattr(case, n).shape for n in names)
-            and all(np.array_equal(getattr(known, n), getattr(case, n)) for n in names)
-        ):
-            return known.id
-    return None
-
-
-@cache
-def _suite_applies(case_id: int, arithmetic: str) -> bool:
-    return applies(_suite_by_id()[case_id], arithmetic)
-
-
-@cache
-def _suite_reference(case_id: int, arithmetic: str, relu_grad_at_zero: float) -> _Reference:
-    """The reference of a case of the frozen suite, computed once (the seed's dims take a while).
-
-    A case whose ``h`` has no zero, exact or within rounding, is the same under every tie
-    convention, and is computed once for all three.
-    """
-    if relu_grad_at_zero != 1.0:
-        shared = _suite_reference(case_id, arithmetic, 1.0)
-        if shared.rule_free:
-            return shared
-    case = _suite_by_id()[case_id]
-    return _reference(case, f"case {case_id}", arithmetic, relu_grad_at_zero, None)
-
-
-def _frozen_references(
-    cases: Iterable[CaseInputs], arithmetic: str, relu_grad_at_zero: float
-) -> tuple[tuple[_Reference, ...], int]:
-    """The references of the cases that apply to ``arithmetic``, and the number skipped."""
-    references: list[_Reference] = []
-    skipped = 0
-    for case in cases:
-        label = f"case {case.id}"
-        known = _suite_id(case)
-        if known is not None and _suite_applies(known, arithmetic):
-            reference = _suite_reference(known, arithmetic, relu_grad_at_zero)
-            references.append(reference._replace(case=case, label=label))
-        elif known is None and applies(case, arithmetic):
-            references.append(_reference(case, label, arithmetic, relu_grad_at_zero, None))
-        else:
-            skipped += 1
-    return tuple(references), skipped
-
-
-# -- running the judge -------------------------------------------------------------------------
-
-Progress = Callable[[int, int], None]
-"""A callback ``progress(done, total)``: the cases (or trajectories) judged so far, of ``total``.
-
-``done`` never exceeds ``total``; a run that stops early (a failure, then shrinking) may end below
-it. The judge calls it after each case and prints nothing itself (``twolayer check`` draws it on a
-terminal)."""
-
-
-def _step_rejudge(judge: _Judge, case: CaseInputs, label: str) -> Callable[[float], bool]:
-    """Whether ``case`` conforms when judged again under another tie convention."""
-
-    def conforms(rule: float) -> bool:
-        under = judge._replace(relu_grad_at_zero=rule)
-        again = case._replace(relu_grad_at_zero=rule)
-        return _judge_case(under, again, label, None).failure is None
-
-    return conforms
-
-
-def _report_progress(progress: Progress | None, done: int, total: int) -> None:
-    if progress is not None:
-        progress(min(done, total), total)
-
-
-class _Tally:
-    """The worst ratio of each output so far, the counts, and the failures (mutable)."""
-
-    def __init__(self) -> None:
-        self.worst: dict[str, OutputSummary] = {}
-        self.counts = {"frozen": 0, "drawn": 0, "ties": 0}
-        self.failures: list[Failure] = []
-        self.case_ratios: list[CaseRatio] = []
-        # Per failure recorded: does its case conform when judged again under this convention?
-        self.rejudges: list[Callable[[float], bool]] = []
-
-    def done(self) -> int:
-        """The cases judged so far (drawn ones include those that hypothesis shrank)."""
-        return self.counts["frozen"] + self.counts["drawn"]
-
-    def record(self, failure: Failure, rejudge: Callable[[float], bool]) -> None:
-        """Record a failure of the report, with how to judge its case under another rule."""
-        self.failures.append(failure)
-        self.rejudges.append(rejudge)
-
-    def conforms_under(self, claimed: float) -> tuple[float, ...]:
-        """The other tie conventions under which every recorded failing case conforms."""
-        # A step that raised, kept state or changed an argument is wrong under every convention;
-        # a results file's failures have no call to make again.
-        if len(self.rejudges) != len(self.failures) or any(
-            set(f.outputs) & {STEP, INPUTS, STATE} for f in self.failures
-        ):
-            return ()
-        return tuple(
-            rule
-            for rule in RELU_GRAD_AT_ZERO_CHOICES
-            if self.failures and rule != claimed and all(rejudge(rule) for rejudge in self.rejudges)
-        )
-
-    def add(self, label: str, verdict: _CaseVerdict, kind: str) -> None:
-        """Count a judged case; where its worker gave no answer in a drawn run, end that run.
-
-        (Ended here, not in the drawn run's ``judge_one``: hypothesis derives its derandomized
-        cases from that function's source, and the verdicts of the docs from those cases.)
-        """
-        if kind == "drawn" and verdict.stopped and verdict.failure is not None:
-            self.counts[kind] += 1
-            raise _StopDrawingError(verdict.failure)
-        self.counts[kind] += 1
-        self.counts["ties"] += verdict.moving_ties
-        case = label if kind == "frozen" else f"{kind} {self.counts[kind]}"
-        for name, comparison in verdict.comparisons.items():
-            self.case_ratios.append(CaseRatio(case, name, comparison.worst_ratio))
-            known = self.worst.get(name)
-            if known is None or comparison.worst_ratio > known.worst_ratio:
-                self.worst[name] = OutputSummary(
-                    name, comparison.worst_ratio, label, comparison.position
-                )
-
-    def report(
-        self, judge: _Judge, skipped: int, order: tuple[str, ...] = OUTPUTS
-    ) -> ConformanceReport:
-        if not self.done():  # "conforms" on nothing judged would be a verdict on nothing
-            raise ValueError(
-                f"nothing was judged: no case applies to {judge.arithmetic} ({skipped} skipped: "
-                "off its grid or range) and none was drawn; a verdict needs at least one case"
-            )
-        return ConformanceReport(
-            conforms=not self.failures,
-            implementation=judge.implementation,
-            arithmetic=judge.arithmetic,
-            relu_grad_at_zero=judge.relu_grad_at_zero,
-            frozen_cases=self.counts["frozen"],
-            skipped_cases=skipped,
-            drawn_cases=self.counts["drawn"],
-            tie_cases=self.counts["ties"],
-            outputs=tuple(self.worst[name] for name in order if name in self.worst),
-            failures=tuple(self.failures),
-            case_ratios=tuple(self.case_ratios),
-            conforms_under=self.conforms_under(judge.relu_grad_at_zero),
-        )
-
-
-class _RejectedCaseError(Exception):
-    """Raised inside the hypothesis run to mark a drawn case as failing."""
-
-    def __init__(self, failure: Failure) -> None:
-        super().__init__(failure.message)
-        self.failure = failure
-
-
-class _StopDrawingError(BaseException):
-    """Raised inside the hypothesis run where the worker gave no answer: no shrinking, no more
-    cases (a step that never returns would cost its timeout on each). A ``BaseException``:
-    hypothesis lets it through, as it does ``KeyboardInterrupt``, instead of shrinking."""
-
-    def __init__(self, failure: Failure) -> None:
-        super().__init__(failure.message)
-        self.failure = failure
-
-
-def _run_drawn(
-    judge: _Judge,
-    tally: _Tally,
-    max_examples: int,
-    progress: Progress | None = None,
-    total: int = 0,
-) -> None:
-    """Judge ``max_examples`` drawn cases; on a failure, let hypothesis shrink it and record it.
-
-    Two runs of hypothesis: the first half of the cases (rounded up) has every axis 1 to 3, drawn
-    entry by entry, so that a mistake that shows at such sizes shrinks to a case one reads at a
-    glance; the second half reaches the sizes where kernels break (``strategies.judge_cases``).
-    The second run is made only if the first found nothing.
-    """
-    last: list[Failure] = []
-    stateful: list[Failure] = []  # the verdicts that caught the step keeping state
-    cases: dict[int, CaseInputs] = {}  # id() of each failure in `last` (kept alive) -> its case
-
-    def judge_one(case: CaseInputs) -> None:
-        verdict = _judge_case(judge, case, DRAWN, None)
-        tally.add(DRAWN, verdict, "drawn")
-        _report_progress(progress, tally.done(), total)
-        if verdict.failure is not None:
-            last.append(verdict.failure)
-            cases[id(verdict.failure)] = case
-            if STATE in verdict.failure.outputs:
-                stateful.append(verdict.failure)
-            raise _RejectedCaseError(verdict.failure)
-
-    from twolayer.strategies import judge_cases  # noqa: PLC0415 (it imports hypothesis)
-
-    def strategy(small: bool) -> "SearchStrategy[CaseInputs]":
-        return judge_cases(judge.arithmetic, small=small)
-
-    found = _shrunk_failure(strategy, judge_one, max_examples, last)
-    if found is None:
-        return
-    # A step that keeps state may fail a shrunk case only because of the calls before it, which
-    # its reproducer does not make: the last case that caught the state is the one to show.
-    if _halted(found):
-        tally.record(found, lambda rule: False)  # never asked: a step that did not answer
-        return
-    if STATE not in found.outputs:
-        if stateful:
-            found = stateful[-1]
-        elif any(STATE in failure.outputs for failure in tally.failures):
-            return  # the state was caught in a frozen case, which shows it: that one stays last
-    tally.record(found, _step_rejudge(judge, cases[id(found)], DRAWN))
-
-
-@contextmanager
-def _without_local_constants() -> Iterator[None]:
-    """While the judge's hypothesis runs, hypothesis draws nothing from the caller's code.
-
-    hypothesis (6.131 and later) mixes into its draws literals that it collects from every
-    loaded module outside site-packages: the caller's own module, an implementation judged in
-    process, twolayer itself when installed editable. The judge's derandomized cases, and so its
-    verdicts and the figures that the docs quote, would then depend on what else is loaded and
-    on where twolayer is installed (the default judge run of ``reference_step`` drew 97 moving
-    ties from a source checkout and 124 from an installed wheel). No public setting turns this
-    off, so this swaps hypothesis's private collector for an empty one, and clears the cache of
-    constants it keeps, on the way in and on the way out. A hypothesis without the collector
-    (6.100, the lowest allowed) draws no such constants and is left as it is.
-    """
-    try:
-        from hypothesis.internal.conjecture import providers  # noqa: PLC0415 (private, may go)
-    except ImportError:  # hypothesis before 6.131: no collector
-        yield
-        return
-    collect = getattr(providers, "_get_local_constants", None)
-    cache_ = getattr(providers, "CONSTANTS_CACHE", None)
-    constants = getattr(providers, "_local_constants", None)
-    if collect is None or cache_ is None or constants is None:
-        yield
-        return
-    empty = type(constants)()
-    cache_.cache.clear()
-    providers._get_local_constants = lambda: empty  # private: see the docstring
-    try:
-        yield
-    finally:
-        providers._get_local_constants = collect
-        cache_.cache.clear()
-
-
-def _shrunk_failure(
-    strategy: "Callable[[bool], SearchStrategy[_DrawnT]]",
-    judge_one: "Callable[[_DrawnT], None]",
-    max_examples: int,
-    last: list[Failure],
-) -> Failure | None:
-    """Run ``judge_one`` on ``max_examples`` drawn values: the first half (rounded up) from
-    ``strategy(True)`` (small), the rest from ``strategy(False)`` if the first found nothing.
-    Returns the failure of the case that hypothesis shrank, or None."""
-    # hypothesis is imported here, not at the top: judging frozen cases and results files needs
-    # none of it, and a plain `import twolayer.conformance` stays quick.
-    from hypothesis import (  # noqa: PLC0415 (only where cases are drawn: see above)
-        HealthCheck,
-        Phase,
-        Verbosity,
-        given,
-        settings,
-    )
-
-    small = max_examples - max_examples // 2
-    for small_dims, examples in ((True, small), (False, max_examples - small)):
-        if not examples:
-            continue
-        run = settings(
-            max_examples=examples,
-            database=None,
-            derandomize=True,  # the same cases for every implementation, and the same verdict
-            deadline=None,
-            print_blob=False,
-            report_multiple_bugs=False,
-            verbosity=Verbosity.quiet,
-            phases=(Phase.generate, Phase.shrink),
-            suppress_health_check=list(HealthCheck),
-        )(given(strategy(small_dims))(judge_one))
-        try:
-            with _without_local_constants():
-                run()
-        except _RejectedCaseError as rejected:  # hypothesis re-raises the shrunk case's failure
-            return rejected.failure
-        except _StopDrawingError as stop:
-            return stop.failure
-        except Exception as error:  # e.g. a verdict that does not reproduce (hypothesis's Flaky)
-            if not last:
-                raise RuntimeError(f"the judge's hypothesis run failed: {error}") from error
-            return last[-1]
-    return None
-
-
-def _check_arithmetic(arithmetic: object) -> str:
-    if not isinstance(arithmetic, str) or arithmetic not in bounds.ARITHMETICS:
-        raise ValueError(
-            f"arithmetic must be one of {', '.join(bounds.ARITHMETICS)}; got {arithmetic!r}"
-        )
-    return arithmetic
 
 
 def check_implementation(
@@ -1395,41 +225,41 @@ def check_implementation(
             ``timeout``; nothing to judge (no frozen case applies and ``max_examples`` is 0); a
             name that does not import (never for anything that ``step`` does once loaded).
     """
-    arithmetic = _check_arithmetic(arithmetic)
+    arithmetic = check_arithmetic(arithmetic)
     rule = check_relu_grad_at_zero(relu_grad_at_zero)
     examples = check_count("max_examples", max_examples, 0)
-    limit = _check_timeout(timeout)
+    limit = check_timeout(timeout)
     chosen = vectors.build_cases() if cases is None else cases
-    references, skipped = _frozen_references(chosen, arithmetic, rule)
+    references, skipped = frozen_references(chosen, arithmetic, rule)
     if not references and not examples:
         raise ValueError(
             f"nothing to judge: none of the {skipped} frozen cases given applies to {arithmetic} "
             "and max_examples is 0; a verdict needs at least one judged case"
         )
-    runner, name = _runner(step, "step", limit)
+    runner, name = start_runner(step, "step", limit)
     try:
-        judge = _Judge(runner, name if implementation is None else implementation, arithmetic, rule)
+        judge = Judge(runner, name if implementation is None else implementation, arithmetic, rule)
         return _judge_step_run(judge, references, skipped, examples, progress)
     finally:
         runner.close()
 
 
 def _judge_step_run(
-    judge: _Judge,
-    references: tuple[_Reference, ...],
+    judge: Judge,
+    references: tuple[Reference, ...],
     skipped: int,
     examples: int,
     progress: Progress | None,
 ) -> ConformanceReport:
     """``check_implementation``'s run: the frozen cases, then the drawn ones."""
-    tally = _Tally()
+    tally = Tally()
     total = len(references) + examples
-    first_failure: tuple[Failure, _Reference] | None = None
+    first_failure: tuple[Failure, Reference] | None = None
     stopped = False
     for reference in references:
-        verdict = _judge_case(judge, reference.case, reference.label, reference)
+        verdict = judge_case(judge, reference.case, reference.label, reference)
         tally.add(reference.label, verdict, "frozen")
-        _report_progress(progress, tally.done(), total)
+        report_progress(progress, tally.done(), total)
         if first_failure is None and verdict.failure is not None:
             first_failure = verdict.failure, reference
         if verdict.stopped:
@@ -1437,55 +267,10 @@ def _judge_step_run(
             break
     if first_failure is not None:
         failure, reference = first_failure
-        tally.record(failure, _step_rejudge(judge, reference.case, reference.label))
+        tally.record(failure, step_rejudge(judge, reference.case, reference.label))
     if examples and not stopped:
-        _run_drawn(judge, tally, examples, progress, total)
+        run_drawn(judge, tally, examples, progress, total)
     return tally.report(judge, skipped)
-
-
-def _check_timeout(timeout: object) -> float | None:
-    """``timeout`` as a float of seconds > 0 (None: the default), or ValueError/TypeError."""
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float, np.integer, np.floating)):
-        raise TypeError(
-            f"timeout must be a number of seconds or None; got {type(timeout).__name__}"
-        )
-    try:
-        seconds = float(timeout)
-    except OverflowError:
-        seconds = math.inf
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise ValueError(f"timeout must be a finite number of seconds > 0; got {timeout!r}")
-    return seconds
-
-
-def _runner(
-    implementation: Callable[..., object] | str, what: str, timeout: float | None
-) -> tuple[_Runner, str]:
-    """How to call ``implementation``, and its name for the report.
-
-    A name ``"module:attr"`` is imported by a spawned worker process; a callable runs in this
-    process where ``timeout`` is None, else in a forked worker. Raises ValueError where a name is
-    malformed or does not import, TypeError where ``implementation`` is neither.
-    """
-    if isinstance(implementation, str):
-        _check_spec(implementation, what)
-        limit = isolation.DEFAULT_TIMEOUT_S if timeout is None else timeout
-        return _Runner(None, isolation.spawn(implementation, what, limit)), implementation
-    if not callable(implementation):
-        raise TypeError(
-            f"{what} must be a callable or a 'module:attr' name; got "
-            f"{printable(type(implementation).__qualname__)}"
-        )
-    name = implementation_name(implementation)
-    if timeout is None:
-        return _Runner(implementation, None), name
-
-    def answer(request: object) -> object:
-        return _worker_answer(implementation, request)
-
-    return _Runner(None, isolation.fork(answer, timeout)), name
 
 
 def check_case(
@@ -1520,7 +305,7 @@ def check_case(
         ValueError: the case is not on the arithmetic's grid or leaves its range, or a bad
             argument (as ``twolayer.forward`` says).
     """
-    arithmetic = _check_arithmetic(arithmetic)
+    arithmetic = check_arithmetic(arithmetic)
     rule = check_relu_grad_at_zero(relu_grad_at_zero)
     forward(Params(w1, w2), x)  # validates the shapes and dtypes, in axis names
     case = CaseInputs(0, "given", (), rule, x, y, w1, w2, float(learning_rate))
@@ -1529,580 +314,22 @@ def check_case(
             f"the case's inputs must lie on the {arithmetic} grid (numbers that its format holds "
             "exactly) and its values within the format's range"
         )
-    limit = _check_timeout(timeout)
-    known = _suite_id(case)
+    limit = check_timeout(timeout)
+    known = suite_id(case)
     reference = None
     if known is not None:
-        reference = _suite_reference(known, arithmetic, rule)._replace(case=case, label="given")
-    runner, name = _runner(step, "step", limit)
+        reference = suite_reference(known, arithmetic, rule)._replace(case=case, label="given")
+    runner, name = start_runner(step, "step", limit)
     try:
-        judge = _Judge(runner, name, arithmetic, rule)
-        verdict = _judge_case(judge, case, "given", reference)
-        tally = _Tally()
+        judge = Judge(runner, name, arithmetic, rule)
+        verdict = judge_case(judge, case, "given", reference)
+        tally = Tally()
         tally.add("given", verdict, "frozen")
         if verdict.failure is not None:
-            tally.record(verdict.failure, _step_rejudge(judge, case, "given"))
+            tally.record(verdict.failure, step_rejudge(judge, case, "given"))
         return tally.report(judge, 0)
     finally:
         runner.close()
-
-
-def load_implementation(spec: str) -> StepFunction:
-    """Import the implementation named ``"module:attr"`` (``attr`` may be dotted).
-
-    The module is imported with the current directory first on ``sys.path`` (as ``python -m``
-    does), so that ``mystep:step`` finds ``./mystep.py``. Importing a module runs its code: name
-    only modules that you trust, as with ``python -m``.
-
-    Args:
-        spec: ``"package.module:function"``, e.g. ``"twolayer.zoo:reference_step"``.
-
-    Returns:
-        The callable, for ``check_implementation``.
-
-    Raises:
-        ValueError: a malformed spec, a module that does not import (with its error), or an
-            attribute that is missing or not callable.
-
-    >>> load_implementation("twolayer.zoo:reference_step").__name__
-    'reference_step'
-    """
-    return _load(spec, "step")
-
-
-def _check_spec(spec: str, what: str) -> None:
-    if not _SPEC.fullmatch(spec):
-        raise ValueError(
-            f"the implementation must be module:attr, e.g. mypackage.mymodule:{what}; "
-            f"got {printable(repr(spec))}"
-        )
-
-
-def _load(spec: str, what: str) -> Callable[..., object]:
-    _check_spec(spec, what)
-    module_name, _, attribute = spec.partition(":")
-    sys.path.insert(0, "")
-    try:
-        target: object = importlib.import_module(module_name)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as error:  # importing runs the module's code: SystemExit too
-        raise ValueError(f"cannot import {module_name}: {_described(error)}") from None
-    finally:
-        sys.path.remove("")
-    for part in attribute.split("."):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
-            raise ValueError(f"{module_name} has no attribute {attribute}") from None
-        except KeyboardInterrupt:
-            raise
-        except BaseException as error:  # a module's __getattr__ or a property is its own code
-            raise ValueError(
-                f"looking up {attribute} in {module_name} raised {_described(error)}"
-            ) from None
-    if not callable(target):
-        raise ValueError(
-            f"{spec} is a {printable(type(target).__qualname__)}, not a callable {what}"
-        )
-    return target
-
-
-# -- training loops: a trajectory judged transition by transition ------------------------------
-
-TrainFunction = Callable[
-    [
-        NDArray[np.float64],
-        NDArray[np.float64],
-        NDArray[np.float64],
-        NDArray[np.float64],
-        float,
-        int,
-    ],
-    object,
-]
-"""An implementation of training: ``train(x, y, w1, w2, learning_rate, steps) -> {name: value}``.
-
-Its result is typed ``object`` because the judge takes whatever comes back and judges it."""
-
-TRAJECTORY_OUTPUTS = ("losses", "w1", "w2")
-"""What a training implementation returns: ``losses (steps,)``, the loss before each update;
-``w1 (steps + 1, d_in, hidden)`` and ``w2 (steps + 1, hidden, d_out)``, the weights before each
-update and after the last (index 0: the weights received)."""
-
-TRAINING_CASES: tuple[tuple[int, int], ...] = (
-    (1, 3),  # the seed's dims
-    (42, 2),  # awkward sizes past the seed's, in float64
-    (43, 2),  # awkward sizes past the seed's, on the bf16 grid
-    (44, 3),
-    (45, 3),
-    (46, 3),
-    (2, 6),
-    (9, 8),
-    (14, 4),  # an exact tie h == 0
-    (17, 4),
-    (24, 5),  # dead units
-    (34, 2),  # on the bf16 grid (diverging: two steps keep within float32's range)
-    (35, 2),
-    (38, 6),
-    (39, 3),  # zero loss
-    (41, 5),  # learning rate 1
-    (47, 4),  # a tie at -0.0
-)
-"""The frozen training cases: ``(id, steps)``, a case of ``twolayer.vectors`` and the number of
-updates to train from it."""
-
-_TRAINING_SHIFTS = (-6, 2)  # the drawn learning rates: 2**shift times the rate that moves h by h
-_ANCHOR_GRID = {"float64": "float64", "float32": "float32", "tf32": "float32", "bf16": "float32"}
-_TRAJECTORY_NAMES = {"loss": ("losses", 0), "w1_next": ("w1", 1), "w2_next": ("w2", 1)}
-
-
-class _TrainJudge(NamedTuple):
-    """What is fixed across one run of the training judge."""
-
-    runner: _Runner | None  # None when judging the trajectories of a results file
-    implementation: str
-    arithmetic: str
-    relu_grad_at_zero: float
-
-
-class _TrajectoryVerdict(NamedTuple):
-    """The judgement of one trajectory: as a case's, with the transitions counted."""
-
-    verdict: _CaseVerdict
-    judged: int  # transitions judged
-    unjudged: int  # transitions from weights outside the format's range (not those after a failure)
-    mask_changed: bool  # the exact mask of some unit differs between two judged steps
-
-
-def _trajectory_shapes(case: CaseInputs, steps: int) -> dict[str, tuple[tuple[int, ...], str]]:
-    """Each returned array's shape, and the same in axis names."""
-    d_in, hidden = case.w1.shape
-    d_out = case.w2.shape[1]
-    after = steps + 1
-    return {
-        "losses": ((steps,), f"(steps,) = ({steps},)"),
-        "w1": ((after, d_in, hidden), f"(steps + 1, d_in, hidden) = ({after}, {d_in}, {hidden})"),
-        "w2": (
-            (after, hidden, d_out),
-            f"(steps + 1, hidden, d_out) = ({after}, {hidden}, {d_out})",
-        ),
-    }
-
-
-def _read_trajectory(
-    result: object, case: CaseInputs, steps: int
-) -> dict[str, NDArray[np.float64]]:
-    """The implementation's trajectory as float64 arrays, or ``_UnusableResultError``."""
-    if not isinstance(result, Mapping):
-        raise _UnusableResultError(
-            f"train returned {printable(type(result).__qualname__)}; expected a mapping with keys "
-            f"{', '.join(TRAJECTORY_OUTPUTS)}"
-        )
-    shapes = _trajectory_shapes(case, steps)
-    try:
-        missing = [name for name in TRAJECTORY_OUTPUTS if name not in result]
-        if missing:
-            raise _UnusableResultError(f"train's result lacks {', '.join(missing)}")
-        return {
-            name: _as_float64(name, result[name], case, *shapes[name], finite=False)
-            for name in TRAJECTORY_OUTPUTS
-        }
-    except (_UnusableResultError, KeyboardInterrupt):
-        raise
-    except BaseException as error:  # a hostile mapping's lookups may raise anything
-        raise _UnusableResultError(f"reading train's result raised {_described(error)}") from None
-
-
-def _call_train(judge: _TrainJudge, case: CaseInputs, steps: int) -> _Called:
-    """Call ``train`` on fresh copies: its trajectory (or why not), and the arguments it changed.
-
-    Raises ``isolation.StoppedError`` where its worker gave no answer.
-    """
-    if judge.runner is None:
-        raise ValueError("a judge of a results file has no train to call")
-    return judge.runner.call(case, steps)
-
-
-def _first_difference(first: NDArray[np.float64], second: NDArray[np.float64]) -> tuple[int, ...]:
-    differ = first.view(np.int64) != second.view(np.int64)
-    return tuple(int(i) for i in np.argwhere(differ)[0]) if differ.any() else ()
-
-
-def _at(name: str, index: tuple[int, ...]) -> str:
-    return f"{name}[{', '.join(map(str, index))}]"
-
-
-def _judge_transitions(
-    judge: _TrainJudge,
-    case: CaseInputs,
-    steps: int,
-    label: str,
-    trajectory: Mapping[str, NDArray[np.float64]],
-) -> _TrajectoryVerdict:
-    """Judge each transition ``t -> t + 1`` from the implementation's own ``w1[t]``, ``w2[t]``."""
-    losses, w1s, w2s = (trajectory[name] for name in TRAJECTORY_OUTPUTS)
-    for name, received, returned in (("w1", case.w1, w1s[0]), ("w2", case.w2, w2s[0])):
-        if not np.array_equal(returned.view(np.int64), received.view(np.int64)):
-            index = _first_difference(returned, received)
-            message = (
-                f"step 0: {_at(name, (0, *index))} = {float(returned[index])!r}, not the "
-                f"{float(received[index])!r} received; index 0 must be the weights received, "
-                "bit for bit"
-            )
-            return _TrajectoryVerdict(
-                _failed_training(judge, case, steps, label, (name,), [message]), 0, 0, False
-            )
-    grid = _ANCHOR_GRID[judge.arithmetic]
-    worst: dict[str, _Comparison] = {}
-    moving, mask_changed = False, False
-    previous: NDArray[np.bool_] | None = None
-    for t in range(steps):
-        anchor = case._replace(w1=frozen(np.array(w1s[t])), w2=frozen(np.array(w2s[t])))
-        off = [name for name in ("w1", "w2") if not on_grid(getattr(anchor, name), grid)]
-        if off:
-            message = (
-                f"step {t}: {' and '.join(f'{name}[{t}]' for name in off)} hold values that are "
-                f"not {grid} numbers; an implementation in {judge.arithmetic} keeps its weights "
-                f"in {grid}"
-            )
-            verdict = _failed_training(judge, case, steps, label, tuple(off), [message])
-            return _TrajectoryVerdict(verdict, t, 0, mask_changed)
-        if t and not _transition_in_range(anchor, judge.arithmetic, judge.relu_grad_at_zero):
-            # The bounds hold only within the range; the transitions up to here were within it.
-            verdict = _CaseVerdict(worst, None, moving)
-            return _TrajectoryVerdict(verdict, t, steps - t, mask_changed)
-        outputs = {"loss": np.asarray(losses[t]), "w1_next": w1s[t + 1], "w2_next": w2s[t + 1]}
-        for name, values in outputs.items():
-            bad = ~np.isfinite(values)
-            if bad.any():
-                output, offset = _TRAJECTORY_NAMES[name]
-                index = tuple(int(i) for i in np.argwhere(bad)[0])
-                message = (
-                    f"step {t}: {_at(output, (t + offset, *index))} is {float(values[index])}, "
-                    f"computed from w1[{t}], w2[{t}], which are within the format's range, as "
-                    "is the exact step from them; every value must be finite there"
-                )
-                verdict = _failed_training(judge, case, steps, label, (output,), [message])
-                return _TrajectoryVerdict(verdict, t, 0, mask_changed)
-        reference = _reference(anchor, label, judge.arithmetic, judge.relu_grad_at_zero, None)
-        moving = moving or reference.moving_ties
-        mask = exact.signs(reference.exact.h) > 0
-        mask_changed = mask_changed or (previous is not None and bool((mask != previous).any()))
-        previous = mask
-        comparisons, messages = _judge_outputs(outputs, reference)
-        failing: list[str] = []
-        renamed: list[str] = []
-        blamed = [name for name, comparison in comparisons.items() if comparison.failing]
-        for name, message in zip(blamed, messages, strict=True):
-            output, offset = _TRAJECTORY_NAMES[name]
-            failing.append(output)
-            renamed.append(f"{_at(output, (t + offset,))}{message[len(name) :]}")
-        for name, comparison in comparisons.items():
-            output, offset = _TRAJECTORY_NAMES[name]
-            placed = comparison._replace(position=(t + offset, *comparison.position))
-            known = worst.get(output)
-            if known is None or placed.worst_ratio > known.worst_ratio:
-                worst[output] = placed
-        if failing:
-            header = (
-                f"step {t}: the update from the implementation's own w1[{t}], w2[{t}] departs "
-                f"from the exact step (the first step that does, of {steps})"
-            )
-            verdict = _failed_training(
-                judge, case, steps, label, tuple(failing), [header, *renamed]
-            )
-            verdict = verdict._replace(comparisons=worst, moving_ties=moving)
-            return _TrajectoryVerdict(verdict, t + 1, 0, mask_changed)
-    return _TrajectoryVerdict(_CaseVerdict(worst, None, moving), steps, 0, mask_changed)
-
-
-def _train_outputs(
-    judge: _TrainJudge, case: CaseInputs, steps: int, label: str, *, again: bool
-) -> tuple[dict[str, NDArray[np.float64]], list[str]] | _CaseVerdict:
-    """One call of ``train`` (``again``: the second on this case): its trajectory and the
-    arguments that it changed, or the verdict where it gave no trajectory."""
-    blamed, prefix = (
-        ((STATE,), "called a second time on the same inputs, ") if again else ((STEP,), "")
-    )
-    try:
-        trajectory, changed = _call_train(judge, case, steps)
-    except isolation.StoppedError as error:
-        message = f"{prefix}train {error}{_STOPPED}"
-        return _halt(_failed_training(judge, case, steps, label, blamed, [message]), judge.runner)
-    if isinstance(trajectory, str):
-        return _failed_training(judge, case, steps, label, blamed, [prefix + trajectory])
-    return trajectory, changed
-
-
-def _judge_training_case(
-    judge: _TrainJudge, case: CaseInputs, steps: int, label: str
-) -> _TrajectoryVerdict:
-    """Call ``train`` on one case (twice, on fresh copies) and judge what it did."""
-    called = _train_outputs(judge, case, steps, label, again=False)
-    if isinstance(called, _CaseVerdict):
-        return _TrajectoryVerdict(called, 0, 0, False)
-    first, changed = called
-    if changed:
-        message = (
-            f"train changed its argument(s) {', '.join(changed)} in place; a caller's data "
-            "would change under it"
-        )
-        verdict = _failed_training(judge, case, steps, label, (INPUTS,), [message])
-        return _TrajectoryVerdict(verdict, 0, 0, False)
-    judged = _judge_transitions(judge, case, steps, label, first)
-    # The same case again: training is a function of its arguments alone.
-    called = _train_outputs(judge, case, steps, label, again=True)
-    if isinstance(called, _CaseVerdict):
-        return judged._replace(verdict=called)
-    again, _ = called
-    differing = next(
-        (
-            name
-            for name in TRAJECTORY_OUTPUTS
-            if not np.array_equal(first[name].view(np.int64), again[name].view(np.int64))
-        ),
-        None,
-    )
-    if differing is None:
-        return judged
-    # Different bits from the same inputs: legal rounding variation while both are within their
-    # bounds, or state kept between calls, which makes one of them wrong.
-    second = _judge_transitions(judge, case, steps, label, again)
-    if judged.verdict.failure is None and second.verdict.failure is None:
-        return judged
-    index = _first_difference(first[differing], again[differing])
-    wrong = "the second answer" if judged.verdict.failure is None else "the first answer"
-    failure = judged.verdict.failure or second.verdict.failure
-    details = failure.message if failure is not None else ""
-    message = (
-        f"stateful: called a second time on the same inputs, train returned "
-        f"{_at(differing, index)} = {float(again[differing][index])!r}, not "
-        f"{float(first[differing][index])!r}, and {wrong} is beyond its bounds; its answer "
-        f"depends on earlier calls, and training must depend on its arguments alone. {details}"
-    )
-    verdict = _failed_training(judge, case, steps, label, (STATE,), [message])
-    return judged._replace(verdict=verdict)
-
-
-def _failed_training(
-    judge: _TrainJudge,
-    case: CaseInputs,
-    steps: int,
-    label: str,
-    blamed: tuple[str, ...],
-    messages: list[str],
-) -> _CaseVerdict:
-    failure = Failure(
-        case=label,
-        outputs=blamed,
-        message="\n".join(messages),
-        snippet=_training_snippet(judge, case, steps, label),
-    )
-    return _CaseVerdict({}, failure, moving_ties=False)
-
-
-def _training_snippet(judge: _TrainJudge, case: CaseInputs, steps: int, label: str) -> str:
-    """Python code that reproduces the verdict on this one trajectory (``check_training_case``)."""
-    size = sum(a.size for a in (case.x, case.y, case.w1, case.w2))
-    from_suite = label != DRAWN and size > _SNIPPET_MAX_ENTRIES and _is_suite_case(case)
-    loadable = _SPEC.fullmatch(judge.implementation) and not judge.implementation.startswith(
-        "__main__:"
-    )
-    lines = [] if from_suite else ["import numpy as np", ""]
-    lines.append(
-        "from twolayer.conformance import check_training_case, format_report"
-        + (", load_training" if loadable else "")
-    )
-    if from_suite:
-        lines.append("from twolayer.vectors import build_cases")
-    lines.append("")
-    if loadable:
-        lines.append(f"train = load_training({judge.implementation!r})")
-    else:
-        lines.append(f"train = ...  # the implementation under test: {judge.implementation}")
-    if from_suite:
-        lines += [
-            f"case = next(case for case in build_cases() if case.id == {case.id})",
-            "x, y, w1, w2 = case.x, case.y, case.w1, case.w2",
-            "learning_rate = case.learning_rate",
-        ]
-    else:
-        lines += [
-            f"x = {_literal(case.x)}",
-            f"y = {_literal(case.y)}",
-            f"w1 = {_literal(case.w1)}",
-            f"w2 = {_literal(case.w2)}",
-            f"learning_rate = {case.learning_rate!r}",
-        ]
-    lines += [
-        "",
-        "report = check_training_case(",
-        f"    train, x, y, w1, w2, learning_rate, {steps},",
-        f"    arithmetic={judge.arithmetic!r}, relu_grad_at_zero={judge.relu_grad_at_zero!r}",
-        ")",
-        "print(format_report(report))",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def _scaled_rate(case: CaseInputs, shift: int, relu_grad_at_zero: float) -> float | None:
-    """``2**shift`` times the power of two nearest below the rate at which the first update
-    moves ``h`` by as much as its largest entry: masks change sign at the larger shifts."""
-    params = _params(case)
-    with np.errstate(all="ignore"):
-        _, grads = value_and_grad(params, case.x, case.y, relu_grad_at_zero=relu_grad_at_zero)
-        largest = float(np.max(np.abs(case.x @ case.w1), initial=0.0))
-        moved = float(np.max(np.abs(case.x @ grads.w1), initial=0.0))
-        ratio = largest / moved if moved > 0 else 0.0
-    if not (math.isfinite(ratio) and ratio > 0):
-        return None
-    return math.ldexp(1.0, math.frexp(ratio)[1] - 1 + shift)
-
-
-def _transition_in_range(case: CaseInputs, arithmetic: str, relu_grad_at_zero: float) -> bool:
-    """Whether the step from ``case`` keeps within the format's range, its loss and update too.
-
-    ``in_range`` checks the inputs and every value up to the gradients; the loss and the weights
-    after the update (from the float64 oracle, close enough for the margin of ``2**64``) are
-    checked here.
-    """
-    if not in_range(case, arithmetic):
-        return False
-    low, high = _format_range(arithmetic)
-    params = _params(case)
-    with np.errstate(all="ignore"):
-        loss, grads = value_and_grad(params, case.x, case.y, relu_grad_at_zero=relu_grad_at_zero)
-        after = sgd_step(params, grads, case.learning_rate)
-    magnitudes = np.abs(np.concatenate([[loss], after.w1.ravel(), after.w2.ravel()]))
-    magnitudes = magnitudes[magnitudes != 0]
-    return bool(np.all(np.isfinite(magnitudes) & (magnitudes >= low) & (magnitudes <= high)))
-
-
-def _training_case(
-    case: CaseInputs, steps: int, shift: int | None, judge: _TrainJudge
-) -> tuple[CaseInputs, int]:
-    """A drawn trajectory: the case, its learning rate rescaled by ``shift`` where that keeps it
-    in range, and as many of ``steps`` updates as the float64 oracle's weights stay in range."""
-    if shift is not None:
-        rate = _scaled_rate(case, shift, judge.relu_grad_at_zero)
-        rescaled = case if rate is None else case._replace(learning_rate=rate)
-        if (
-            rate is not None
-            and applies(rescaled, judge.arithmetic)
-            and _transition_in_range(rescaled, judge.arithmetic, judge.relu_grad_at_zero)
-        ):
-            case = rescaled
-    if not _transition_in_range(case, judge.arithmetic, judge.relu_grad_at_zero):
-        return case, 1  # its first step is judged all the same, as check_implementation would
-    params, kept = _params(case), 1
-    with np.errstate(all="ignore"):
-        for _ in range(steps - 1):
-            _, grads = value_and_grad(
-                params, case.x, case.y, relu_grad_at_zero=judge.relu_grad_at_zero
-            )
-            params = sgd_step(params, grads, case.learning_rate)
-            anchor = case._replace(w1=params.w1, w2=params.w2)
-            if not _transition_in_range(anchor, judge.arithmetic, judge.relu_grad_at_zero):
-                break
-            kept += 1
-    return case, kept
-
-
-class _TrainingTally(_Tally):
-    """As ``_Tally``, with the transitions counted."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.judged, self.unjudged, self.mask_changes = 0, 0, 0
-
-    def add_trajectory(self, label: str, verdict: _TrajectoryVerdict, kind: str) -> None:
-        self.judged += verdict.judged
-        self.unjudged += verdict.unjudged
-        self.mask_changes += verdict.mask_changed
-        self.add(label, verdict.verdict, kind)  # last: it ends a drawn run that got no answer
-
-    def training_report(self, judge: _TrainJudge, skipped: int) -> ConformanceReport:
-        as_step = _Judge(None, judge.implementation, judge.arithmetic, judge.relu_grad_at_zero)
-        return self.report(as_step, skipped, TRAJECTORY_OUTPUTS)._replace(
-            kind="training",
-            steps_judged=self.judged,
-            steps_unjudged=self.unjudged,
-            mask_changes=self.mask_changes,
-        )
-
-
-def _training_rejudge(
-    judge: _TrainJudge, case: CaseInputs, steps: int, label: str
-) -> Callable[[float], bool]:
-    """Whether the trajectory conforms when judged again under another tie convention."""
-
-    def conforms(rule: float) -> bool:
-        under = judge._replace(relu_grad_at_zero=rule)
-        again = case._replace(relu_grad_at_zero=rule)
-        return _judge_training_case(under, again, steps, label).verdict.failure is None
-
-    return conforms
-
-
-def _run_drawn_training(
-    judge: _TrainJudge,
-    tally: _TrainingTally,
-    max_examples: int,
-    max_steps: int,
-    progress: Progress | None = None,
-    total: int = 0,
-) -> None:
-    """Judge ``max_examples`` drawn trajectories, as ``_run_drawn`` judges steps: half with every
-    axis 1 to 3 first, then at the sizes where kernels break; a failure is shrunk, steps too."""
-    last: list[Failure] = []
-    stateful: list[Failure] = []  # the verdicts that caught the loop keeping state
-    cases: dict[int, tuple[CaseInputs, int]] = {}  # id() of each failure in `last` -> its case
-
-    def judge_one(drawn: tuple[CaseInputs, int, int | None]) -> None:
-        case, steps = _training_case(*drawn, judge)
-        verdict = _judge_training_case(judge, case, steps, DRAWN)
-        tally.add_trajectory(DRAWN, verdict, "drawn")
-        _report_progress(progress, tally.done(), total)
-        failure = verdict.verdict.failure
-        if failure is not None:
-            last.append(failure)
-            cases[id(failure)] = case, steps
-            if STATE in failure.outputs:
-                stateful.append(failure)
-            raise _RejectedCaseError(failure)
-
-    from hypothesis import strategies as st  # noqa: PLC0415 (only where cases are drawn)
-
-    from twolayer.strategies import judge_cases  # noqa: PLC0415 (it imports hypothesis)
-
-    def drawn(small: bool) -> "SearchStrategy[tuple[CaseInputs, int, int | None]]":
-        return st.tuples(
-            judge_cases(judge.arithmetic, small=small),
-            st.integers(min(2, max_steps), max_steps),
-            st.one_of(st.integers(*_TRAINING_SHIFTS), st.none()),
-        )
-
-    found = _shrunk_failure(drawn, judge_one, max_examples, last)
-    if found is None:
-        return
-    # As for steps (_run_drawn): a loop that keeps state may fail a shrunk case only because of
-    # the calls before it; the last case that caught the state is the one to show.
-    if _halted(found):
-        tally.record(found, lambda rule: False)  # never asked: a loop that did not answer
-        return
-    if STATE not in found.outputs:
-        if stateful:
-            found = stateful[-1]
-        elif any(STATE in failure.outputs for failure in tally.failures):
-            return
-    tally.record(found, _training_rejudge(judge, *cases[id(found)], DRAWN))
-
-
-def _check_trajectory_bytes(name: str, case: CaseInputs, steps: int) -> None:
-    """Refuse, before ``train`` is called, a trajectory too large to hold (``shapes.MAX_BYTES``)."""
-    dims = Dims(case.x.shape[0], case.x.shape[1], case.w1.shape[1], case.w2.shape[1])
-    check_bytes(f"{name} = {steps} at dims {tuple(dims)}", trajectory_bytes(dims, steps))
 
 
 def check_training(
@@ -2165,11 +392,11 @@ def check_training(
             ``timeout``; nothing to judge; a name that does not import (never for anything that
             ``train`` does once loaded).
     """
-    arithmetic = _check_arithmetic(arithmetic)
+    arithmetic = check_arithmetic(arithmetic)
     rule = check_relu_grad_at_zero(relu_grad_at_zero)
     max_steps = check_count("steps", steps, 1)
     examples = check_count("max_examples", max_examples, 0)
-    limit = _check_timeout(timeout)
+    limit = check_timeout(timeout)
     if examples:
         check_bytes(
             f"steps = {max_steps} (a drawn trajectory at the largest drawn dims, "
@@ -2180,7 +407,7 @@ def check_training(
     applying: list[tuple[CaseInputs, int]] = []
     for case, case_steps in chosen:
         check_count("a frozen trajectory's steps", case_steps, 1)
-        _check_trajectory_bytes("a frozen trajectory's steps", case, case_steps)
+        check_trajectory_bytes("a frozen trajectory's steps", case, case_steps)
         if applies(case, arithmetic):
             applying.append((case, case_steps))
     skipped = len(chosen) - len(applying)
@@ -2189,9 +416,9 @@ def check_training(
             f"nothing to judge: none of the {skipped} frozen trajectories given applies to "
             f"{arithmetic} and max_examples is 0; a verdict needs at least one judged case"
         )
-    runner, name = _runner(train, "train", limit)
+    runner, name = start_runner(train, "train", limit)
     try:
-        judge = _TrainJudge(
+        judge = TrainJudge(
             runner, name if implementation is None else implementation, arithmetic, rule
         )
         return _judge_training_run(judge, applying, skipped, examples, max_steps, progress)
@@ -2200,7 +427,7 @@ def check_training(
 
 
 def _judge_training_run(
-    judge: _TrainJudge,
+    judge: TrainJudge,
     chosen: list[tuple[CaseInputs, int]],
     skipped: int,
     examples: int,
@@ -2208,17 +435,17 @@ def _judge_training_run(
     progress: Progress | None,
 ) -> ConformanceReport:
     """``check_training``'s run: the frozen trajectories that apply, then the drawn ones."""
-    tally = _TrainingTally()
+    tally = TrainingTally()
     total = len(chosen) + examples
     first_failure: tuple[Failure, Callable[[float], bool]] | None = None
     stopped = False
     for case, case_steps in chosen:
         label = f"case {case.id}"
-        verdict = _judge_training_case(judge, case, case_steps, label)
+        verdict = judge_training_case(judge, case, case_steps, label)
         tally.add_trajectory(label, verdict, "frozen")
-        _report_progress(progress, tally.done(), total)
+        report_progress(progress, tally.done(), total)
         if first_failure is None and verdict.verdict.failure is not None:
-            rejudge = _training_rejudge(judge, case, case_steps, label)
+            rejudge = training_rejudge(judge, case, case_steps, label)
             first_failure = verdict.verdict.failure, rejudge
         if verdict.verdict.stopped:
             stopped = True
@@ -2226,13 +453,8 @@ def _judge_training_run(
     if first_failure is not None:
         tally.record(*first_failure)
     if examples and not stopped:
-        _run_drawn_training(judge, tally, examples, max_steps, progress, total)
+        run_drawn_training(judge, tally, examples, max_steps, progress, total)
     return tally.training_report(judge, skipped)
-
-
-def training_cases() -> tuple[tuple[CaseInputs, int], ...]:
-    """The frozen trajectories: each of ``TRAINING_CASES`` as ``(case, steps)``."""
-    return tuple((_suite_by_id()[case_id], steps) for case_id, steps in TRAINING_CASES)
 
 
 def check_training_case(
@@ -2270,898 +492,26 @@ def check_training_case(
         ValueError: the case is not on the arithmetic's grid or leaves its range, or a bad
             argument (as ``twolayer.forward`` says).
     """
-    arithmetic = _check_arithmetic(arithmetic)
+    arithmetic = check_arithmetic(arithmetic)
     rule = check_relu_grad_at_zero(relu_grad_at_zero)
     count = check_count("steps", steps, 1)
     forward(Params(w1, w2), x)  # validates the shapes and dtypes, in axis names
     case = CaseInputs(0, "given", (), rule, x, y, w1, w2, float(learning_rate))
-    _check_trajectory_bytes("steps", case, count)
+    check_trajectory_bytes("steps", case, count)
     if not applies(case, arithmetic):
         raise ValueError(
             f"the case's inputs must lie on the {arithmetic} grid (numbers that its format holds "
             "exactly) and its values within the format's range"
         )
-    limit = _check_timeout(timeout)
-    runner, name = _runner(train, "train", limit)
+    limit = check_timeout(timeout)
+    runner, name = start_runner(train, "train", limit)
     try:
-        judge = _TrainJudge(runner, name, arithmetic, rule)
-        tally = _TrainingTally()
-        verdict = _judge_training_case(judge, case, count, "given")
+        judge = TrainJudge(runner, name, arithmetic, rule)
+        tally = TrainingTally()
+        verdict = judge_training_case(judge, case, count, "given")
         tally.add_trajectory("given", verdict, "frozen")
         if verdict.verdict.failure is not None:
-            tally.record(verdict.verdict.failure, _training_rejudge(judge, case, count, "given"))
+            tally.record(verdict.verdict.failure, training_rejudge(judge, case, count, "given"))
         return tally.training_report(judge, 0)
     finally:
         runner.close()
-
-
-def load_training(spec: str) -> TrainFunction:
-    """Import the training implementation named ``"module:attr"``, as ``load_implementation``.
-
-    Raises:
-        ValueError: as ``load_implementation``.
-    """
-    return _load(spec, "train")
-
-
-# -- results files -----------------------------------------------------------------------------
-
-RESULTS_SCHEMA = "twolayer-results"
-"""The name of the results format, the document's ``schema`` field."""
-
-RESULTS_SCHEMA_VERSION = 2
-"""The results format's version. Version 2 added ``trajectories``; a reader reads versions 1 and
-2 and refuses any other."""
-
-RESULTS_SCHEMA_VERSIONS = (1, 2)
-"""The versions of the results format that ``load_results`` reads."""
-
-RESULTS_SCHEMA_FILE = "results.schema.json"
-"""The JSON Schema of a results document, shipped in ``twolayer/schemas``."""
-
-_HEX_FLOAT = re.compile(
-    r"[+-]?0[xX](?:[0-9a-fA-F]+(?:\.[0-9a-fA-F]*)?|\.[0-9a-fA-F]+)[pP][+-]?[0-9]{1,5}"
-)
-_FLOAT_TEXT_MAX = 64
-_RESULT_FIELDS = frozenset({"id", *OUTPUTS})
-_TRAJECTORY_FIELDS = frozenset({"id", "steps", *TRAJECTORY_OUTPUTS})
-_DOCUMENT_FIELDS = {
-    1: frozenset({"schema", "schema_version", "implementation", "results"}),
-    2: frozenset({"schema", "schema_version", "implementation", "results", "trajectories"}),
-}
-_NO_TRAJECTORIES: Mapping[int, Mapping[str, NDArray[np.float64]]] = MappingProxyType({})
-
-
-class Results(NamedTuple):
-    """A parsed results document: the implementation's name and, per case id, its outputs.
-
-    ``outputs[id][name]`` is a float64 array: ``loss`` of shape ``()``, the others 2-D.
-    ``trajectories[id]`` (version 2) holds ``losses`` ``(steps,)``, ``w1`` ``(steps + 1, d_in,
-    hidden)`` and ``w2`` ``(steps + 1, hidden, d_out)``, as a training implementation returns
-    them. ``sections`` names the parts that the document holds, ``"results"`` and/or
-    ``"trajectories"`` (an empty ``outputs`` alone cannot tell an absent part from an empty one).
-    """
-
-    implementation: str
-    outputs: Mapping[int, Mapping[str, NDArray[np.float64]]]
-    trajectories: Mapping[int, Mapping[str, NDArray[np.float64]]] = _NO_TRAJECTORIES
-    sections: tuple[str, ...] = ("results",)
-
-
-def results_schema_json() -> bytes:
-    """Return the JSON Schema of a results document, as shipped in the package."""
-    resource = importlib.resources.files("twolayer").joinpath("schemas", RESULTS_SCHEMA_FILE)
-    return resource.read_bytes()
-
-
-def _result_float(value: object, path: str) -> float:
-    """Read a float: a JSON number, or a hexadecimal string as ``float.hex`` or C's ``%a``."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError(
-            f"{path} must be a float (a float.hex string or a number); got {json_kind(value)}"
-        )
-    if isinstance(value, str):
-        shown = value[:_FLOAT_TEXT_MAX] + ("..." if len(value) > _FLOAT_TEXT_MAX else "")
-        if len(value) > _FLOAT_TEXT_MAX or not _HEX_FLOAT.fullmatch(value):
-            raise ValueError(
-                f"{path} must be a finite float in hexadecimal form such as '-0x1.8p-3'; got "
-                f"{shown!r}"
-            )
-        try:
-            number = float.fromhex(value)
-        except (OverflowError, ValueError):
-            raise ValueError(f"{path} is not a float64: {shown!r}") from None
-    else:
-        try:
-            number = float(value)
-        except OverflowError:
-            raise ValueError(f"{path} overflows float64: {value!r:.40}") from None
-        if isinstance(value, int) and number != value:
-            raise ValueError(f"{path} is an integer that no float64 holds exactly: {value!r:.40}")
-    if not math.isfinite(number):
-        raise ValueError(f"{path} must be finite; got {number!r}")
-    return number
-
-
-def _result_array(value: object, path: str) -> NDArray[np.float64]:
-    if not isinstance(value, dict) or set(value) != {"shape", "data"}:
-        raise ValueError(
-            f"{path} must be an object with exactly 'shape' and 'data'; got {json_kind(value)}"
-        )
-    shape, data = value["shape"], value["data"]
-    if (
-        not isinstance(shape, list)
-        or len(shape) != 2
-        or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape)
-    ):
-        raise ValueError(
-            f"{path}.shape must be [rows, columns] of integers >= 1; got {shape!r:.40}"
-        )
-    rows, columns = shape
-    if not isinstance(data, list) or len(data) != rows * columns:
-        count = len(data) if isinstance(data, list) else json_kind(data)
-        raise ValueError(
-            f"{path}.data must hold rows * columns = {rows * columns} floats for shape "
-            f"[{rows}, {columns}]; got {count}"
-        )
-    flat = [_result_float(item, f"{path}.data[{i}]") for i, item in enumerate(data)]
-    return frozen(np.array(flat, dtype=np.float64).reshape(rows, columns))
-
-
-def _result_case(value: object, path: str) -> tuple[int, dict[str, NDArray[np.float64]]]:
-    if not isinstance(value, dict):
-        raise ValueError(f"{path} must be a JSON object; got {json_kind(value)}")
-    case_id = value.get("id")
-    if isinstance(case_id, bool) or not isinstance(case_id, int) or case_id < 1:
-        raise ValueError(
-            f"{path}.id must be an integer >= 1 (a case id of the suite); got {case_id!r:.40}"
-        )
-    path = f"{path} (id {case_id})"
-    unknown = sorted(set(value) - _RESULT_FIELDS)
-    if unknown:
-        raise ValueError(f"{path} has unknown field(s) {', '.join(map(repr, unknown))}")
-    missing = [name for name in REQUIRED_OUTPUTS if name not in value]
-    if missing:
-        raise ValueError(f"{path} lacks {', '.join(missing)}")
-    outputs = {"loss": np.array(_result_float(value["loss"], f"{path}.loss"))}
-    for name in OUTPUTS:
-        if name != "loss" and name in value:
-            outputs[name] = _result_array(value[name], f"{path}.{name}")
-    return case_id, outputs
-
-
-def _integer(value: object, path: str, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{path} must be an integer >= 1 ({what}); got {value!r:.40}")
-    return value
-
-
-def _result_trajectory(value: object, path: str) -> tuple[int, dict[str, NDArray[np.float64]]]:
-    """Read one entry of ``trajectories``: its case id and its ``losses``, ``w1``, ``w2``."""
-    if not isinstance(value, dict):
-        raise ValueError(f"{path} must be a JSON object; got {json_kind(value)}")
-    case_id = _integer(value.get("id"), f"{path}.id", "a case id of the suite")
-    path = f"{path} (id {case_id})"
-    unknown = sorted(set(value) - _TRAJECTORY_FIELDS)
-    if unknown:
-        raise ValueError(f"{path} has unknown field(s) {', '.join(map(repr, unknown))}")
-    missing = [name for name in ("steps", *TRAJECTORY_OUTPUTS) if name not in value]
-    if missing:
-        raise ValueError(f"{path} lacks {', '.join(missing)}")
-    steps = _integer(value["steps"], f"{path}.steps", "the number of updates")
-    arrays: dict[str, NDArray[np.float64]] = {}
-    for name, count, what in (
-        ("losses", steps, "floats, the loss before each update"),
-        ("w1", steps + 1, "arrays, the weights before each update and after the last"),
-        ("w2", steps + 1, "arrays, the weights before each update and after the last"),
-    ):
-        items = value[name]
-        if not isinstance(items, list) or len(items) != count:
-            got = len(items) if isinstance(items, list) else json_kind(items)
-            raise ValueError(
-                f"{path}.{name} must be an array of {count} {what} (steps = {steps}); got {got}"
-            )
-        if name == "losses":
-            losses = [_result_float(item, f"{path}.losses[{t}]") for t, item in enumerate(items)]
-            arrays[name] = frozen(np.array(losses, dtype=np.float64))
-            continue
-        matrices = [_result_array(item, f"{path}.{name}[{t}]") for t, item in enumerate(items)]
-        for t, matrix in enumerate(matrices):
-            if matrix.shape != matrices[0].shape:
-                raise ValueError(
-                    f"{path}.{name}[{t}].shape is {list(matrix.shape)}, unlike {name}[0]'s "
-                    f"{list(matrices[0].shape)}: every step's {name} has the same shape"
-                )
-        arrays[name] = frozen(np.stack(matrices))
-    return case_id, arrays
-
-
-def load_results(data: bytes) -> Results:
-    """Parse and validate a results document (format: ``results.schema.json``).
-
-    Checks the schema and its version (1, or 2 with ``trajectories``), every field, every float
-    (a finite JSON number, or a hexadecimal string as Python's ``float.hex`` or C's
-    ``printf("%a")`` writes it), each array's shape against its data, each trajectory's lengths
-    against its ``steps``, and that no case id appears twice in ``results`` or in
-    ``trajectories``. Nothing in the document is evaluated or executed. The shapes are checked
-    against the suite's cases by ``check_results`` and ``check_trajectory_results``.
-
-    Args:
-        data: the bytes of the JSON document.
-
-    Returns:
-        The ``Results``.
-
-    Raises:
-        ValueError: the document is not a valid results file; the message names the field.
-    """
-    document = parse_json(data, "results file")
-    if not isinstance(document, dict) or document.get("schema") != RESULTS_SCHEMA:
-        raise ValueError(f"not a twolayer results file: its 'schema' is not {RESULTS_SCHEMA!r}")
-    version = document.get("schema_version")
-    if isinstance(version, bool) or not isinstance(version, int) or version not in _DOCUMENT_FIELDS:
-        raise ValueError(
-            f"unsupported schema_version {version!r:.40}: this reader reads {RESULTS_SCHEMA} "
-            f"versions {' and '.join(map(str, RESULTS_SCHEMA_VERSIONS))}"
-        )
-    unknown = sorted(set(document) - _DOCUMENT_FIELDS[version])
-    if unknown:
-        later = " (trajectories came with schema_version 2)" if "trajectories" in unknown else ""
-        raise ValueError(
-            f"the results file has unknown field(s) {', '.join(map(repr, unknown))}{later}"
-        )
-    name = document.get("implementation", "results file")
-    if not isinstance(name, str):
-        raise ValueError(f"implementation must be a string; got {json_kind(name)}")
-    sections = tuple(part for part in ("results", "trajectories") if part in document)
-    if version == 1 and not sections:
-        raise ValueError(f"results must be an array of cases; got {json_kind(None)}")
-    if not sections:
-        raise ValueError("the results file holds neither results nor trajectories")
-    outputs = _by_id(document, "results", "cases", _result_case)
-    trajectories = _by_id(document, "trajectories", "trajectories", _result_trajectory)
-    return Results(name[:200], outputs, MappingProxyType(trajectories), sections)
-
-
-def _by_id(
-    document: Mapping[str, object],
-    field: str,
-    items: str,
-    read: Callable[[object, str], tuple[int, dict[str, NDArray[np.float64]]]],
-) -> dict[int, dict[str, NDArray[np.float64]]]:
-    """Read the array ``field`` of the document (empty if absent) with ``read``, by case id."""
-    if field not in document:
-        return {}
-    raw = document[field]
-    if not isinstance(raw, list):
-        raise ValueError(f"{field} must be an array of {items}; got {json_kind(raw)}")
-    read_so_far: dict[int, dict[str, NDArray[np.float64]]] = {}
-    for index, item in enumerate(raw):
-        case_id, values = read(item, f"{field}[{index}]")
-        if case_id in read_so_far:
-            raise ValueError(f"{field}[{index}]: the case id {case_id} appears twice")
-        read_so_far[case_id] = values
-    return read_so_far
-
-
-def _check_shapes(case: CaseInputs, outputs: Mapping[str, NDArray[np.float64]]) -> None:
-    for name, values in outputs.items():
-        shape = _expected_shape(name, case)
-        if values.shape != shape:
-            raise ValueError(
-                f"results for case {case.id}: {name} has shape {list(values.shape)}; the case's "
-                f"{name} is {_shape_in_axes(name, case)}"
-            )
-
-
-def _listed(ids: Iterable[int]) -> str:
-    shown = sorted(ids)
-    more = f" and {len(shown) - 10} more" if len(shown) > 10 else ""
-    return ", ".join(map(str, shown[:10])) + more
-
-
-def check_results(
-    suite_document: bytes | None,
-    results_document: bytes,
-    *,
-    arithmetic: str = "float64",
-    relu_grad_at_zero: float = 1.0,
-) -> ConformanceReport:
-    """Judge the outputs that an implementation wrote to a results file for a suite's cases.
-
-    The results must hold every case of the suite whose inputs lie on the grid of ``arithmetic``
-    and whose values keep within its range (for float64: every case; ``applies`` says which);
-    results for other cases of the suite are ignored. Each output is judged as
-    ``check_implementation`` judges a step's, with the exact values recomputed from the case's
-    inputs (the suite's own expected values are not trusted).
-
-    Args:
-        suite_document: the bytes of the suite's JSON file, or None for the frozen suite of
-            ``twolayer.vectors``.
-        results_document: the bytes of the results' JSON file.
-        arithmetic: what the implementation claims to compute in (as ``check_implementation``).
-        relu_grad_at_zero: the tie convention that it claims: 0, 0.5 or 1.
-
-    Returns:
-        The ``ConformanceReport`` (``drawn_cases`` 0: a file cannot be asked for more).
-
-    Raises:
-        ValueError: either document is malformed, or the results do not match the suite's cases
-            (an unknown id, a missing case, a shape that disagrees); the message says which.
-    """
-    suite_document, results_document = _documents(suite_document, results_document)
-    arithmetic = _check_arithmetic(arithmetic)
-    rule = check_relu_grad_at_zero(relu_grad_at_zero)
-    results = load_results(results_document)
-    if "results" not in results.sections:
-        raise ValueError(
-            "the results file holds no step results ('results'), only trajectories: judge them "
-            "with check_trajectory_results (twolayer check --results judges either)"
-        )
-    return _judge_step_results(results, _suite_cases(suite_document), arithmetic, rule)
-
-
-def _documents(suite_document: object, results_document: object) -> tuple[bytes | None, bytes]:
-    """Both documents as given, if each is bytes (the suite's may be None); else ``TypeError``."""
-    if suite_document is not None and not isinstance(suite_document, bytes):
-        raise TypeError(
-            "suite_document must be None or the bytes of a suite's JSON file (such as "
-            f"Path(...).read_bytes()); got {type(suite_document).__qualname__}"
-        )
-    if not isinstance(results_document, bytes):
-        raise TypeError(
-            "results_document must be the bytes of a results JSON file (such as "
-            f"Path(...).read_bytes()); got {type(results_document).__qualname__}"
-        )
-    return suite_document, results_document
-
-
-def _suite_cases(suite_document: bytes | None) -> tuple[CaseInputs, ...]:
-    if suite_document is None:
-        return tuple(vectors.build_cases())
-    return tuple(case.inputs for case in vectors.load_suite(suite_document).cases)
-
-
-def _judge_step_results(
-    results: Results, cases: tuple[CaseInputs, ...], arithmetic: str, rule: float
-) -> ConformanceReport:
-    """``check_results`` on a document read and the suite's cases."""
-    by_id = {case.id: case for case in cases}
-    unknown = set(results.outputs) - set(by_id)
-    if unknown:
-        raise ValueError(
-            f"the results hold case id(s) {_listed(unknown)} that the suite does not have: "
-            "results for another suite, or another version of it"
-        )
-    applicable = [case for case in cases if applies(case, arithmetic)]
-    if not applicable:
-        raise ValueError(
-            f"nothing to judge: none of the suite's {len(cases)} case(s) applies to {arithmetic} "
-            "(inputs on its grid, values within its range); a verdict needs at least one case"
-        )
-    missing = [case.id for case in applicable if case.id not in results.outputs]
-    if missing:
-        raise ValueError(
-            f"the results lack case(s) {_listed(missing)}, which apply to {arithmetic} "
-            "(inputs on its grid, values within its range)"
-        )
-    for case in applicable:
-        _check_shapes(case, results.outputs[case.id])
-    known, _ = _frozen_references(applicable, arithmetic, rule)
-    references = {reference.case.id: reference for reference in known}
-    judge = _Judge(None, results.implementation, arithmetic, rule)
-    tally = _Tally()
-    failures: list[tuple[Failure, CaseInputs]] = []
-    for case in applicable:
-        reference = references[case.id]
-        verdict = _judge_read(judge, reference, results.outputs[case.id], [])
-        tally.add(reference.label, verdict, "frozen")
-        if verdict.failure is not None:
-            failures.append((verdict.failure, case))
-    if failures:
-        failing = [(case, results.outputs[case.id]) for _, case in failures]
-        tally.record(failures[0][0], _results_rejudge(judge, failing))
-    return tally.report(judge, len(cases) - len(applicable))
-
-
-def _results_rejudge(
-    judge: _Judge, failing: list[tuple[CaseInputs, Mapping[str, NDArray[np.float64]]]]
-) -> Callable[[float], bool]:
-    """Whether every failing case of a results file conforms under another tie convention:
-    the file's outputs judged again against the exact values and bounds of that convention."""
-
-    def conforms(rule: float) -> bool:
-        under = judge._replace(relu_grad_at_zero=rule)
-        references, _ = _frozen_references([case for case, _ in failing], judge.arithmetic, rule)
-        by_id = {reference.case.id: reference for reference in references}
-        return all(
-            case.id in by_id and _judge_read(under, by_id[case.id], outputs, []).failure is None
-            for case, outputs in failing
-        )
-
-    return conforms
-
-
-def results_document(
-    step: StepFunction,
-    *,
-    arithmetic: str = "float64",
-    cases: Iterable[CaseInputs] | None = None,
-    implementation: str | None = None,
-) -> dict[str, object]:
-    """Run ``step`` on every case that applies to ``arithmetic``; return its results document.
-
-    What an implementation in another language writes for ``check_results``: every float as a
-    ``float.hex`` string. A reference for the format, and a way to judge a Python step as a
-    file.
-
-    Args:
-        step: as for ``check_implementation``.
-        arithmetic: selects the cases (on its grid and range).
-        cases: default: every case of the frozen suite.
-        implementation: the name written in the document (default: from ``step``).
-
-    Returns:
-        The document, ready for ``json.dumps``.
-
-    Raises:
-        ValueError: ``step`` returned something that is not outputs. Whatever ``step`` raises.
-    """
-    arithmetic = _check_arithmetic(arithmetic)
-    entries: list[dict[str, object]] = []
-    for case in vectors.build_cases() if cases is None else cases:
-        if not applies(case, arithmetic):
-            continue
-        x, y, w1, w2 = (np.array(a, dtype=np.float64) for a in (case.x, case.y, case.w1, case.w2))
-        try:
-            outputs = _read_outputs(step(x, y, w1, w2, case.learning_rate), case)
-        except _UnusableResultError as error:
-            raise ValueError(f"case {case.id}: {error}") from None
-        entry: dict[str, object] = {"id": case.id}
-        for name, values in outputs.items():
-            if name == "loss":
-                entry[name] = vectors.float_to_hex(float(values))
-            else:
-                data = [vectors.float_to_hex(v) for v in values.ravel().tolist()]
-                entry[name] = {"shape": list(values.shape), "data": data}
-        entries.append(entry)
-    return {
-        "schema": RESULTS_SCHEMA,
-        "schema_version": 1,  # step results alone: read by every reader
-        "implementation": implementation or implementation_name(step),
-        "results": entries,
-    }
-
-
-def _check_trajectory_shapes(
-    case: CaseInputs, steps: int, trajectory: Mapping[str, NDArray[np.float64]]
-) -> None:
-    for name, (shape, described) in _trajectory_shapes(case, steps).items():
-        values = trajectory[name]
-        if values.shape != shape:
-            raise ValueError(
-                f"the trajectory of case {case.id}: {name} has shape {list(values.shape)}; "
-                f"expected {described}"
-            )
-
-
-def _trajectory_results_snippet(judge: _TrainJudge, case: CaseInputs, steps: int) -> str:
-    """Python code that recomputes each exact update of a trajectory read from a results file,
-    from the file's own weights, to compare by hand."""
-    rule = judge.relu_grad_at_zero
-    return (
-        "from pathlib import Path\n"
-        "\n"
-        "from twolayer import exact\n"
-        "from twolayer.conformance import load_results\n"
-        "from twolayer.shapes import Params\n"
-        "from twolayer.vectors import build_cases\n"
-        "\n"
-        'results = load_results(Path("results.json").read_bytes())  # the file judged\n'
-        f"losses, w1, w2 = (results.trajectories[{case.id}][name] for name in "
-        '("losses", "w1", "w2"))\n'
-        f"case = next(case for case in build_cases() if case.id == {case.id})\n"
-        f"for t in range({steps}):  # each update, from the file's own w1[t], w2[t]\n"
-        "    reference = exact.step(\n"
-        "        Params(w1[t], w2[t]), case.x, case.y, case.learning_rate,\n"
-        f"        relu_grad_at_zero={rule!r},\n"
-        "    )\n"
-        "    print(t, losses[t], exact.round_to(reference.loss))  # the exact loss, rounded\n"
-    )
-
-
-def _judge_trajectory_results(
-    results: Results, cases: tuple[CaseInputs, ...], arithmetic: str, rule: float
-) -> ConformanceReport:
-    """``check_trajectory_results`` on a document read and the suite's cases."""
-    expected = dict(TRAINING_CASES)
-    unknown = set(results.trajectories) - set(expected)
-    if unknown:
-        raise ValueError(
-            f"the results hold trajectories of case id(s) {_listed(unknown)}, which are not "
-            f"frozen trajectories (those are of cases {_listed(expected)})"
-        )
-    for case_id, trajectory in results.trajectories.items():
-        steps = len(trajectory["losses"])
-        if steps != expected[case_id]:
-            raise ValueError(
-                f"the trajectory of case {case_id} has steps {steps}; the frozen trajectory of "
-                f"case {case_id} has {expected[case_id]} (conformance.TRAINING_CASES)"
-            )
-    by_id = {case.id: case for case in cases}
-    absent = [case_id for case_id in expected if case_id not in by_id]
-    if absent:
-        raise ValueError(
-            f"the suite lacks case(s) {_listed(absent)}, from which the frozen trajectories "
-            "start: judge trajectories against the frozen suite"
-        )
-    chosen = [(by_id[case_id], steps) for case_id, steps in TRAINING_CASES]
-    applicable = [(case, steps) for case, steps in chosen if applies(case, arithmetic)]
-    if not applicable:
-        raise ValueError(
-            f"nothing to judge: none of the frozen trajectories applies to {arithmetic}; a "
-            "verdict needs at least one trajectory"
-        )
-    for case, steps in chosen:
-        if case.id in results.trajectories:
-            _check_trajectory_shapes(case, steps, results.trajectories[case.id])
-    missing = [case.id for case, _ in applicable if case.id not in results.trajectories]
-    if missing:
-        raise ValueError(
-            f"the results lack the trajectories of case(s) {_listed(missing)}, which apply to "
-            f"{arithmetic} (inputs on its grid, values within its range)"
-        )
-    judge = _TrainJudge(None, results.implementation, arithmetic, rule)
-    tally = _TrainingTally()
-    failures: list[tuple[Failure, CaseInputs, int]] = []
-    for case, steps in applicable:
-        label = f"case {case.id}"
-        verdict = _judge_transitions(judge, case, steps, label, results.trajectories[case.id])
-        failure = verdict.verdict.failure
-        if failure is not None:
-            failure = failure._replace(snippet=_trajectory_results_snippet(judge, case, steps))
-            verdict = verdict._replace(verdict=verdict.verdict._replace(failure=failure))
-            failures.append((failure, case, steps))
-        tally.add_trajectory(label, verdict, "frozen")
-    if failures:
-        failing = [(case, steps) for _, case, steps in failures]
-        tally.record(failures[0][0], _trajectory_results_rejudge(judge, results, failing))
-    return tally.training_report(judge, len(chosen) - len(applicable))
-
-
-def _trajectory_results_rejudge(
-    judge: _TrainJudge, results: Results, failing: list[tuple[CaseInputs, int]]
-) -> Callable[[float], bool]:
-    """Whether every failing trajectory of a results file conforms under another convention."""
-
-    def conforms(rule: float) -> bool:
-        under = judge._replace(relu_grad_at_zero=rule)
-        return all(
-            _judge_transitions(
-                under, case, steps, f"case {case.id}", results.trajectories[case.id]
-            ).verdict.failure
-            is None
-            for case, steps in failing
-        )
-
-    return conforms
-
-
-def check_trajectory_results(
-    suite_document: bytes | None,
-    results_document: bytes,
-    *,
-    arithmetic: str = "float64",
-    relu_grad_at_zero: float = 1.0,
-) -> ConformanceReport:
-    """Judge the training trajectories that an implementation wrote to a results file.
-
-    The document's ``trajectories`` (``schema_version`` 2) must hold each frozen trajectory of
-    ``TRAINING_CASES`` that applies to ``arithmetic``, with its number of steps; others are
-    ignored. Each trajectory is judged as ``check_training`` judges what a ``train`` returned:
-    index 0 must be the case's weights bit for bit, and each update ``t -> t + 1`` is judged from
-    the file's own ``w1[t]``, ``w2[t]`` against the exact step and its bounds.
-
-    Args:
-        suite_document: the bytes of the suite's JSON file, or None for the frozen suite; the
-            trajectories start from its cases of the ids in ``TRAINING_CASES``.
-        results_document: the bytes of the results' JSON file.
-        arithmetic: what the implementation claims to compute in (as ``check_training``).
-        relu_grad_at_zero: the tie convention that it claims: 0, 0.5 or 1.
-
-    Returns:
-        A ``ConformanceReport`` of ``kind`` ``"training"`` (``drawn_cases`` 0).
-
-    Raises:
-        ValueError: either document is malformed, the file holds no trajectories, or they do
-            not match the frozen ones (an unknown id, a missing trajectory, another number of
-            steps, a shape that disagrees); the message says which.
-    """
-    suite_document, results_document = _documents(suite_document, results_document)
-    arithmetic = _check_arithmetic(arithmetic)
-    rule = check_relu_grad_at_zero(relu_grad_at_zero)
-    results = load_results(results_document)
-    if "trajectories" not in results.sections:
-        raise ValueError(
-            "the results file holds no trajectories (schema_version 2's 'trajectories')"
-        )
-    return _judge_trajectory_results(results, _suite_cases(suite_document), arithmetic, rule)
-
-
-def check_results_file(
-    suite_document: bytes | None,
-    results_document: bytes,
-    *,
-    arithmetic: str = "float64",
-    relu_grad_at_zero: float = 1.0,
-) -> tuple[ConformanceReport, ...]:
-    """Judge whatever a results file holds: its step results, its trajectories, or both.
-
-    Returns:
-        ``check_results``'s report if the file holds ``results``, then
-        ``check_trajectory_results``'s if it holds ``trajectories``.
-
-    Raises:
-        ValueError: as ``check_results`` and ``check_trajectory_results``.
-    """
-    suite_document, results_document = _documents(suite_document, results_document)
-    arithmetic = _check_arithmetic(arithmetic)
-    rule = check_relu_grad_at_zero(relu_grad_at_zero)
-    results = load_results(results_document)
-    cases = _suite_cases(suite_document)
-    reports: list[ConformanceReport] = []
-    if "results" in results.sections:
-        reports.append(_judge_step_results(results, cases, arithmetic, rule))
-    if "trajectories" in results.sections:
-        reports.append(_judge_trajectory_results(results, cases, arithmetic, rule))
-    return tuple(reports)
-
-
-def _hex_floats(values: NDArray[np.float64], where: str) -> list[str]:
-    if not np.isfinite(values).all():
-        raise ValueError(f"{where} is not finite; a results file holds finite floats only")
-    return [vectors.float_to_hex(v) for v in values.ravel().tolist()]
-
-
-def training_results_document(
-    train: TrainFunction,
-    *,
-    arithmetic: str = "float64",
-    cases: Iterable[tuple[CaseInputs, int]] | None = None,
-    implementation: str | None = None,
-) -> dict[str, object]:
-    """Run ``train`` on every frozen trajectory that applies to ``arithmetic``; return the
-    results document (``schema_version`` 2, ``trajectories`` only) for
-    ``check_trajectory_results``.
-
-    What a training loop in another language writes: every float as a ``float.hex`` string. To
-    judge steps and trajectories from one file, put ``results_document``'s ``results`` beside
-    these ``trajectories``.
-
-    Args:
-        train: as for ``check_training``.
-        arithmetic: selects the trajectories (on its grid and range).
-        cases: ``(case, steps)`` pairs; default: ``training_cases()``.
-        implementation: the name written in the document (default: from ``train``).
-
-    Returns:
-        The document, ready for ``json.dumps``.
-
-    Raises:
-        ValueError: ``train`` returned something that is not a trajectory, or a value that is
-            not finite. Whatever ``train`` raises.
-    """
-    arithmetic = _check_arithmetic(arithmetic)
-    entries: list[dict[str, object]] = []
-    for case, steps in training_cases() if cases is None else cases:
-        if not applies(case, arithmetic):
-            continue
-        x, y, w1, w2 = _fresh(case)
-        try:
-            trajectory = _read_trajectory(
-                train(x, y, w1, w2, case.learning_rate, steps), case, steps
-            )
-        except _UnusableResultError as error:
-            raise ValueError(f"case {case.id}: {error}") from None
-        entry: dict[str, object] = {
-            "id": case.id,
-            "steps": steps,
-            "losses": _hex_floats(trajectory["losses"], f"case {case.id}: losses"),
-        }
-        for name in ("w1", "w2"):
-            entry[name] = [
-                {
-                    "shape": list(matrix.shape),
-                    "data": _hex_floats(matrix, f"case {case.id}: {name}[{t}]"),
-                }
-                for t, matrix in enumerate(trajectory[name])
-            ]
-        entries.append(entry)
-    return {
-        "schema": RESULTS_SCHEMA,
-        "schema_version": RESULTS_SCHEMA_VERSION,
-        "implementation": implementation or implementation_name(train),
-        "trajectories": entries,
-    }
-
-
-# -- the report as text ------------------------------------------------------------------------
-
-
-def _ratio_text(ratio: float) -> str:
-    return "0" if ratio == 0 else f"{ratio:.3g}"
-
-
-def format_report(report: ConformanceReport) -> str:
-    """Render a report as text: the verdict, a table (output, worst error/bound, case), failures.
-
-    Args:
-        report: from ``check_implementation``, ``check_case`` or ``check_results``.
-
-    Returns:
-        The text, lines ending in newlines; a failure's snippet is indented by four spaces.
-    """
-    verdict = "conforms" if report.conforms else "DOES NOT CONFORM"
-    rule = f"{report.relu_grad_at_zero:g}"
-    lines = [
-        f"{report.implementation}: {verdict} (arithmetic {report.arithmetic}, "
-        f"relu_grad_at_zero {rule})",
-    ]
-    if report.kind == "training":
-        unjudged = (
-            f", {report.steps_unjudged} not (the weights had left the format's range)"
-            if report.steps_unjudged
-            else ""
-        )
-        lines += [
-            f"trajectories judged: {report.frozen_cases} frozen ({report.skipped_cases} skipped: "
-            f"off the {report.arithmetic} grid or range), {report.drawn_cases} drawn; "
-            f"{report.mask_changes} with a ReLU mask that changed between steps, "
-            f"{report.tie_cases} with an exact tie h == 0 that moves grad_w1",
-            f"updates judged, each from the implementation's own weights: "
-            f"{report.steps_judged}{unjudged}",
-        ]
-    else:
-        lines.append(
-            f"cases judged: {report.frozen_cases} frozen ({report.skipped_cases} skipped: off the "
-            f"{report.arithmetic} grid or range), {report.drawn_cases} drawn; {report.tie_cases} "
-            "with an exact tie h == 0 that moves grad_w1"
-        )
-    lines.append("")
-    rows = [("output", "worst error/bound", "case")]
-    for summary in report.outputs:
-        where = f"{summary.case}" + (f" at {list(summary.position)}" if summary.position else "")
-        rows.append((summary.output, _ratio_text(summary.worst_ratio), where))
-    widths = [max(len(row[i]) for row in rows) for i in range(2)]
-    lines += [f"{a:<{widths[0]}}  {b:>{widths[1]}}  {c}".rstrip() for a, b, c in rows]
-    for failure in report.failures:
-        lines += ["", f"FAILED at {failure.case}: {', '.join(failure.outputs)}"]
-        lines += [f"  {line}" for line in failure.message.splitlines()]
-        lines += ["  reproduce with:"]
-        lines += [f"    {line}".rstrip() for line in failure.snippet.splitlines()]
-    hint = tie_hint(report)
-    if hint is not None:
-        lines += ["", hint]
-    return "\n".join(lines) + "\n"
-
-
-_CONVENTIONS = {0.0: "torch.relu's convention", 0.5: "torch.maximum's", 1.0: "the seed's"}
-
-
-def tie_hint(report: ConformanceReport) -> str | None:
-    """The line that names the tie conventions under which the failing cases conform, or None.
-
-    A hint, not a verdict: the report's failures stand under the convention that was claimed.
-
-    Args:
-        report: from ``check_implementation``, ``check_training`` or the one-case judges.
-
-    Returns:
-        ``"hint: on the failing case it conforms with relu_grad_at_zero=0 (torch.relu's
-        convention); ..."``, or None where ``report.conforms_under`` is empty.
-    """
-    if not report.conforms_under:
-        return None
-    where = "the failing case" if len(report.failures) == 1 else "each failing case"
-    named = " and with ".join(
-        f"relu_grad_at_zero={rule:g} ({_CONVENTIONS[rule]})" for rule in report.conforms_under
-    )
-    flags = " or ".join(f"--relu-grad-at-zero {rule:g}" for rule in report.conforms_under)
-    keywords = " or ".join(f"relu_grad_at_zero={rule:g}" for rule in report.conforms_under)
-    return (
-        f"hint: on {where} it conforms with {named}; pass {flags} ({keywords} in Python) if that "
-        "is the convention it implements"
-    )
-
-
-# -- the report as JSON ------------------------------------------------------------------------
-
-REPORT_SCHEMA = "twolayer-report"
-"""The name of the report format, the document's ``schema`` field."""
-
-REPORT_SCHEMA_VERSION = 1
-"""The report format's version, the document's ``schema_version`` field."""
-
-REPORT_SCHEMA_FILE = "report.schema.json"
-"""The JSON Schema of a report document (``twolayer check --json``), in ``twolayer/schemas``."""
-
-
-def report_schema_json() -> bytes:
-    """Return the JSON Schema of a report document, as shipped in the package."""
-    resource = importlib.resources.files("twolayer").joinpath("schemas", REPORT_SCHEMA_FILE)
-    return resource.read_bytes()
-
-
-def _json_ratio(ratio: float) -> float | str:
-    # JSON has no inf or nan: as `twolayer train --json` writes an overflowed loss, a string.
-    return ratio if math.isfinite(ratio) else str(ratio)
-
-
-def report_json(report: ConformanceReport) -> dict[str, object]:
-    """One report as a JSON object: what ``format_report`` prints, field by field.
-
-    A worst ratio that is inf (an error where the bound is 0) is the string ``"inf"`` (``"nan"``
-    likewise); the training counts appear only in a report of ``kind`` ``"training"``. The
-    schema: ``report.schema.json``'s ``$defs/report``.
-    """
-    counts = {
-        "frozen_cases": report.frozen_cases,
-        "skipped_cases": report.skipped_cases,
-        "drawn_cases": report.drawn_cases,
-        "tie_cases": report.tie_cases,
-    }
-    if report.kind == "training":
-        counts |= {
-            "steps_judged": report.steps_judged,
-            "steps_unjudged": report.steps_unjudged,
-            "mask_changes": report.mask_changes,
-        }
-    return {
-        "kind": report.kind,
-        "conforms": report.conforms,
-        "implementation": report.implementation,
-        "arithmetic": report.arithmetic,
-        "relu_grad_at_zero": report.relu_grad_at_zero,
-        "counts": counts,
-        "outputs": [
-            {
-                "output": summary.output,
-                "worst_ratio": _json_ratio(summary.worst_ratio),
-                "case": summary.case,
-                "position": list(summary.position),
-            }
-            for summary in report.outputs
-        ],
-        "failures": [
-            {
-                "case": failure.case,
-                "outputs": list(failure.outputs),
-                "message": failure.message,
-                "snippet": failure.snippet,
-            }
-            for failure in report.failures
-        ],
-        "conforms_under": list(report.conforms_under),
-        "hint": tie_hint(report),
-    }
-
-
-def report_document(reports: Iterable[ConformanceReport]) -> dict[str, object]:
-    """The JSON document of ``twolayer check --json``: every report of one check, and the verdict.
-
-    ``conforms`` is true when every report conforms (the exit status 0). A results file holding
-    step results and trajectories gives two reports, in that order.
-
-    Args:
-        reports: from ``check_implementation``, ``check_training`` or ``check_results_file``.
-
-    Returns:
-        The document (``report.schema.json``), ready for ``json.dumps``.
-    """
-    entries = [report_json(report) for report in reports]
-    return {
-        "schema": REPORT_SCHEMA,
-        "schema_version": REPORT_SCHEMA_VERSION,
-        "conforms": all(entry["conforms"] for entry in entries),
-        "reports": entries,
-    }

@@ -145,18 +145,18 @@ def _child(fd: int) -> None:
     """The body of a spawned worker: load the implementation that the first request names."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     connection = Connection(fd)
-    from twolayer import conformance  # noqa: PLC0415 (the worker needs the judge's reading)
+    from twolayer import calls  # noqa: PLC0415 (the worker needs the judge's calls)
 
     connection.send_bytes(pickle.dumps(("started", "")))
     _, spec, what, path = pickle.loads(connection.recv_bytes())
     sys.path[:] = path
     try:
-        function = conformance._worker_load(spec, what)
+        function = calls.worker_load(spec, what)
     except ValueError as error:
         connection.send_bytes(pickle.dumps(("refused", str(error))))
         return
     connection.send_bytes(pickle.dumps(("ready", "")))
-    _serve(connection, lambda request: conformance._worker_answer(function, request))
+    _serve(connection, lambda request: calls.worker_answer(function, request))
 
 
 def spawn(spec: str, what: str, timeout: float) -> Worker:
