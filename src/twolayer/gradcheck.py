@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from twolayer.network import _forward, _loss
+from twolayer.network import forward_unchecked, loss_unchecked
 from twolayer.shapes import (
     W1,
     W2,
@@ -169,7 +169,7 @@ def _sum_up(a: Array) -> Array:
 class _Point(NamedTuple):
     """The oracle's forward values and loss at the base weights, and rigorous rounding bounds."""
 
-    loss: float  # fl(loss), as network._loss computes it
+    loss: float  # fl(loss), as network.loss_unchecked computes it
     loss_error: float  # >= |fl(loss) - exact loss|; inf if anything overflowed
     h: Hidden  # fl(h)
     h_relu: Hidden  # fl(h_relu)
@@ -181,7 +181,7 @@ class _Point(NamedTuple):
 class _Losses(NamedTuple):
     """The oracle's loss at a stack of ``n`` weights, and bounds on its rounding error."""
 
-    loss: Array  # (n,): fl(loss), as network._loss computes it
+    loss: Array  # (n,): fl(loss), as network.loss_unchecked computes it
     loss_error: Array  # (n,): >= |fl(loss) - exact loss|; inf where anything overflowed
     base: _Point  # everything at the first weights, for the base point
 
@@ -202,8 +202,8 @@ def _evaluate(w1s: Array, w2s: Array, x: X, y: Y, abs_h: Array) -> _Losses:
     _, d_in, hidden = w1s.shape
     terms = y.size
     with np.errstate(over="ignore", invalid="ignore"):
-        forwards = [_forward(w1, w2, x) for w1, w2 in zip(w1s, w2s, strict=True)]
-        loss = np.array([_loss(f.y_pred, y) for f in forwards])
+        forwards = [forward_unchecked(w1, w2, x) for w1, w2 in zip(w1s, w2s, strict=True)]
+        loss = np.array([loss_unchecked(f.y_pred, y) for f in forwards])
         h_relu = np.stack([f.h_relu for f in forwards])
         y_pred = np.stack([f.y_pred for f in forwards])
         residual = np.abs(y_pred - y)
