@@ -1,10 +1,11 @@
 """``twolayer.bounds`` against its own error model, evaluated exactly: at least it, barely more.
 
-The model is the module docstring of ``twolayer.bounds`` (DESIGN, "Arithmetic model and error
-bounds"): the product bound, the chain through the network, the loss and update bounds, the
-subnormal terms and the overflow guards. ``model_bounds`` below evaluates it independently, in
-exact rational arithmetic, from the exact step (``twolayer.exact``). ``step_bounds`` evaluates the
-same formulas in float64 rounded upward, so every bound ``B`` must satisfy
+The model is the module docstring of ``twolayer.bounds`` (in words: docs/verification.md, "The
+error-bound model in plain words"): the product bound, the chain through the network, the loss and
+update bounds, the subnormal terms and the overflow guards. ``model_bounds`` below evaluates it
+independently, in exact rational arithmetic, from the exact step (``twolayer.exact``).
+``step_bounds`` evaluates the same formulas in float64 rounded upward, so every bound ``B`` must
+satisfy
 
     M <= B <= M (1 + RELATIVE_SLACK) + ABSOLUTE_SLACK                       (M: the model)
 

@@ -44,7 +44,7 @@ Obj = NDArray[np.object_]  # an array of Fractions
 
 
 def gamma(k: int) -> Fraction:
-    """DESIGN's ``gamma(k) = k u / (1 - k u)``."""
+    """The model's ``gamma(k) = k u / (1 - k u)`` (``twolayer.bounds``' module docstring)."""
     return k * U / (1 - k * U)
 
 
@@ -122,8 +122,10 @@ def factor_hi(k: int) -> Fraction:
     return (1 + 2 * gamma_hi(k)) * (1 + U) * (1 + 2 * U)
 
 
-# _matmul_up's documented bound: (fl(a @ b) + 2k 2**-1074)(1 + 2 gamma(k)), where DESIGN's model
-# puts fl(a @ b) within gamma(k) a @ b + k 2**-1075 of a @ b for non-negative a, b.
+# _matmul_up's documented bound: (fl(a @ b) + 2k 2**-1074)(1 + 2 gamma(k)), where the model
+# (docs/verification.md, "The error-bound model in plain words": gamma(k) in any order, at most
+# 2**-1075 lost to underflow by each of the k products) puts fl(a @ b) within
+# gamma(k) a @ b + k 2**-1075 of a @ b for non-negative a, b.
 def matmul_lo(a: Obj, b: Obj) -> Obj:
     k = a.shape[-1]
     product = ceil_grid(np.matmul(a, b) * (1 - gamma(k)) - k * ETA / 2)

@@ -177,7 +177,7 @@ def total(values: Exact) -> Fraction:
 
 
 def exact_loss(params: twolayer.Params, x: NDArray[np.float64], y: NDArray[np.float64]) -> Fraction:
-    """The loss of the design's definition, ``sum((relu(x @ w1) @ w2 - y)**2)``, exactly."""
+    """The seed's loss (docs/derivation.md), ``sum((relu(x @ w1) @ w2 - y)**2)``, exactly."""
     h = exact(x) @ exact(params.w1)
     residual = np.where(h > 0, h, 0) @ exact(params.w2) - exact(y)
     return total(residual * residual)

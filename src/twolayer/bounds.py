@@ -5,9 +5,9 @@ implementation that rounds in a given arithmetic may be from the exact result
 (``twolayer.exact``): ``|computed - exact| <= bound``, entry by entry, for any summation order,
 blocking, threading or fused multiply-add in its matrix products and its loss sum.
 
-The model (DESIGN, "Arithmetic model and error bounds"). Round to nearest; unit roundoff ``u``;
-``gamma(k) = k u / (1 - k u)``. A product ``C = A @ B`` with inner dimension ``k``, computed from
-inputs already in error by ``E_A``, ``E_B``, is in error by at most::
+The model (in words: docs/verification.md, "The error-bound model in plain words"). Round to
+nearest; unit roundoff ``u``; ``gamma(k) = k u / (1 - k u)``. A product ``C = A @ B`` with inner
+dimension ``k``, computed from inputs already in error by ``E_A``, ``E_B``, is in error by at most::
 
     E_C = g (|A| + E_A) @ (|B| + E_B) + E_A @ |B| + |A| @ E_B + E_A @ E_B + k eta_acc
     g   = (1 + u_in)**2 (1 + gamma(k; u_acc)) (1 + u_out) - 1

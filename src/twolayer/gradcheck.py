@@ -9,9 +9,10 @@ Why no truncation error. With the ReLU mask fixed, ``y_pred`` is linear in ``w1`
 fixed) and linear in ``w2`` (``w1`` fixed), so the loss along a line in one tensor is an exact
 quadratic. A quadratic fitted through three evaluated points gives the derivative exactly, and
 the central difference of a quadratic is exact. What remains is rounding, bounded in the error
-model of DESIGN ("Arithmetic model and error bounds"): ``|fl(A @ B) - A @ B| <= gamma(k) |A| @
-|B|`` in any summation order, and ``fl(a op b) = (a op b)(1 + d) + e`` with ``|d| <= u`` and an
-underflow term ``|e| <= 2**-1075`` for products only.
+model of ``twolayer.bounds`` (its module docstring; docs/verification.md, "The error-bound model
+in plain words"): ``|fl(A @ B) - A @ B| <= gamma(k) |A| @ |B|`` in any summation order, and
+``fl(a op b) = (a op b)(1 + d) + e`` with ``|d| <= u`` and an underflow term ``|e| <= 2**-1075``
+for products only.
 
 Kinks. Moving ``w1[a, j]`` by ``t`` moves ``h[b, j]`` by ``t x[b, a]``; ``w2`` never moves ``h``.
 A step stays below the certified distance to the nearest kink, ``|fl(h)| - E_h`` (``E_h``
@@ -235,15 +236,14 @@ def _grad_error_bound(point: _Point, w2: W2, x: X, y: Y, possibly_active: Hidden
     """Bound ``|computed - exact|`` of a gradient computed in float64 in any summation order.
 
     The implementation's own forward values differ from the exact ones by the bounds of
-    ``_evaluate`` (its ``|h_relu| <= |fl(h_relu)| + 2 E_h``, the oracle's ``fl`` plus two
-    errors). Then, per DESIGN's product rule, with ``g = gamma(k)``: ``grad_y_pred = 2 (y_pred -
-    y)`` is off by ``E_gy = 2 (E_ypred + u |y_pred - y|)``; ``grad_w2 = h_relu.T @ grad_y_pred``
-    by ``g |h_relu|.T @ |grad_y_pred| + E_h.T @ |grad_y_pred| + |h_relu|.T @ E_gy``;
-    ``grad_h_relu = grad_y_pred @ w2.T`` by ``g |grad_y_pred| @ |w2.T| + E_gy @ |w2.T|``;
-    ``grad_h`` by that where the unit may be active (a factor of 0, 0.5 or 1 elsewhere exact);
-    ``grad_w1 = x.T @ grad_h`` by ``g |x.T| @ |grad_h| + |x.T| @ E_gh``. It assumes the
-    implementation's ReLU mask equals the exact one wherever it matters: entries where that is
-    uncertain are skipped.
+    ``_evaluate`` (its ``|h_relu| <= |fl(h_relu)| + 2 E_h``, the oracle's ``fl`` plus two errors).
+    Then, per the model's product rule (``twolayer.bounds``), with ``g = gamma(k)``: ``grad_y_pred =
+    2 (y_pred - y)`` is off by ``E_gy = 2 (E_ypred + u |y_pred - y|)``; ``grad_w2 = h_relu.T @
+    grad_y_pred`` by ``g |h_relu|.T @ |grad_y_pred| + E_h.T @ |grad_y_pred| + |h_relu|.T @ E_gy``;
+    ``grad_h_relu = grad_y_pred @ w2.T`` by ``g |grad_y_pred| @ |w2.T| + E_gy @ |w2.T|``; ``grad_h``
+    by that where the unit may be active (a factor of 0, 0.5 or 1 elsewhere exact); ``grad_w1 = x.T
+    @ grad_h`` by ``g |x.T| @ |grad_h| + |x.T| @ E_gh``. It assumes the implementation's ReLU mask
+    equals the exact one wherever it matters: entries where that is uncertain are skipped.
     """
     batch, _ = x.shape
     hidden, d_out = w2.shape
