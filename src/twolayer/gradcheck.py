@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from twolayer.network import forward_unchecked, loss_unchecked
+from twolayer.rounding import round_up_bound
 from twolayer.shapes import (
     W1,
     W2,
@@ -56,7 +57,7 @@ DEFAULT_SEED = 0
 
 _U = 2.0**-53  # float64's unit roundoff
 _ETA = 2.0**-1074  # float64's smallest subnormal: twice the underflow error of one product
-_UP_FACTOR = 1.0 + 8 * _U  # see _up
+_ROUNDINGS = 3  # the roundings (and products) that every _up below wraps at most
 
 Array = NDArray[np.float64]
 
@@ -119,18 +120,16 @@ class GradcheckReport(NamedTuple):
 
 # -- rounding-up arithmetic for the bounds ------------------------------------------------------
 #
-# Every bound below is a sum of products of non-negative floats, rounded up as it goes with _up:
-# for r computed from non-negative terms with at most three roundings, the exact value is at most
-# r / (1 - u)**3 + 3 * 2**-1075 (products that underflow lose at most 2**-1075 each; sums do
-# not underflow); r * (1 + 8u) + 4 * 2**-1074, itself computed in float64, exceeds that bound
-# by a margin that covers its own two roundings. Every _up below wraps at most three roundings,
-# and the matrix products and sums carry their own gamma factors (_matmul_up, _sum_up). So each
-# computed bound is at least the exact value of its formula.
+# Every bound below is a sum of products of non-negative floats, rounded up as it goes with _up,
+# which is twolayer.rounding.round_up_bound (its docstring has the proof) for values computed
+# from non-negative terms with at most three roundings and three products on any path: it returns
+# at least their exact value. Every _up below wraps at most three roundings, and the matrix
+# products and sums carry their own gamma factors (_matmul_up, _sum_up). So each computed bound
+# is at least the exact value of its formula.
 
 
 def _up(value: Array) -> Array:
-    result: Array = value * _UP_FACTOR + 4 * _ETA
-    return result
+    return round_up_bound(value, _ROUNDINGS)
 
 
 def _up_scalar(value: float) -> float:
@@ -602,9 +601,9 @@ def _w1_reach(
     step = float(_smooth_steps(ctx.loss_scale, np.asarray(np.sum(reach**2)), np.ones(())))
     if moving.any():
         step = min(step, float(np.min(ctx.mask.margin[moving] / moves[moving])) / 4)
-    # _up(s |v|) >= s (1 + u) |v| + 2**-1075 >= |fl(s v)|. One _up covers three roundings: the
-    # product u |x| @ |w1| (exact, or off by under 2**-1075 where it underflows), the sum, and
-    # the division by 1 - u.
+    # _up(s |v|) >= s (1 + u) |v| + 2**-1075 >= |fl(s v)| (the product and fl's rounding: two of
+    # _up's three). One _up covers three roundings: the product u |x| @ |w1| (exact, or off by
+    # under 2**-1075 where it underflows), the sum, and the division by 1 - u.
     shift = _matmul_up(ctx.abs_x, _up(step * abs_v))  # >= |x| @ |fl(s v)|
     move = _up(shift + _U * ctx.abs_h)
     return step, move
@@ -660,8 +659,9 @@ def _direction_check(
             j_rounding = _matmul_up(h_relu_exact, rounding)
         difference = float(losses.loss[0] - losses.loss[1])
         predicted = float(part.given.ravel().dot(span.ravel()))
-        # Each _up(weight * |span|) has 2**-1074 to spare: room for the underflow of the same
-        # product in grads . span (at most 2**-1075 each).
+        # Each _up(weight * |span|) wraps one product of the three that _up allows: the underflow
+        # allowance of another (2**-1074) is room for the underflow of the same product in
+        # grads . span (at most 2**-1075 each).
         terms = [
             losses.loss_error[0],
             losses.loss_error[1],
