@@ -1,10 +1,11 @@
 """``twolayer.bounds`` against its own error model, evaluated exactly: at least it, barely more.
 
-The model is the module docstring of ``twolayer.bounds`` (DESIGN, "Arithmetic model and error
-bounds"): the product bound, the chain through the network, the loss and update bounds, the
-subnormal terms and the overflow guards. ``model_bounds`` below evaluates it independently, in
-exact rational arithmetic, from the exact step (``twolayer.exact``). ``step_bounds`` evaluates the
-same formulas in float64 rounded upward, so every bound ``B`` must satisfy
+The model is the module docstring of ``twolayer.bounds`` (in words: docs/verification.md, "The
+error-bound model in plain words"): the product bound, the chain through the network, the loss and
+update bounds, the subnormal terms and the overflow guards. ``model_bounds`` below evaluates it
+independently, in exact rational arithmetic, from the exact step (``twolayer.exact``).
+``step_bounds`` evaluates the same formulas in float64 rounded upward, so every bound ``B`` must
+satisfy
 
     M <= B <= M (1 + RELATIVE_SLACK) + ABSOLUTE_SLACK                       (M: the model)
 
@@ -33,7 +34,7 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 import twolayer
-from twolayer import bounds, exact
+from twolayer import bounds, exact, rounding
 from twolayer import strategies as tst
 
 Exact = NDArray[np.object_]  # an array of Fractions
@@ -41,12 +42,12 @@ Exact = NDArray[np.object_]  # an array of Fractions
 U64 = Fraction(1, 2**53)  # float64's unit roundoff: the bounds are evaluated in float64
 ETA64 = Fraction(1, 2**1074)  # float64's smallest subnormal
 
-# The bound's own rounding. Each of its float64 operations is widened upward by at most a factor
-# (1 - u)**-1 (``bounds._up``: a factor (1 - u)**-(n + 2) per n operations, plus the rounding of
-# the widening itself) and the magnitudes it starts from are at most 2 ulps above the exact ones.
-# Along the longest chain (x @ w1 -> y_pred -> residual -> grad_h_relu -> grad_h -> grad_w1 ->
-# w1_next, inner dimensions <= MAX_SIZE) this is fewer than ROUND_UPS steps of 2u each: the
-# product bound's 3k + 4 and envelope's k + 2 operations, +4 for their widening, per product,
+# The bound's own rounding. Each of its float64 operations is widened upward by at most a factor (1
+# - u)**-1 (``rounding.round_up_bound``: a factor (1 - u)**-(n + 2) per n operations, plus the
+# rounding of the widening itself) and the magnitudes it starts from are at most 2 ulps above the
+# exact ones. Along the longest chain (x @ w1 -> y_pred -> residual -> grad_h_relu -> grad_h ->
+# grad_w1 -> w1_next, inner dimensions <= MAX_SIZE) this is fewer than ROUND_UPS steps of 2u each:
+# the product bound's 3k + 4 and envelope's k + 2 operations, +4 for their widening, per product,
 # five products deep, and the residual's and update's dozen.
 MAX_SIZE = 4
 ROUND_UPS = 5 * ((3 * MAX_SIZE + 4) + (MAX_SIZE + 2) + 4 + 4) + 24
@@ -535,12 +536,12 @@ def test_bounds_equal_the_exact_model_of_a_toy_arithmetic(
 def test_rounding_up_covers_the_real_value_and_adds_only_its_allowance(
     computed: float, operations: int
 ) -> None:
-    # bounds._up's contract: a value computed with at most n roundings (and n underflows) has a
-    # real value T <= (computed + n eta) / (1 - u)**n below the result; the result is
-    # fl(fl(computed F) + (n + 2) eta) with F the float above (1 - u)**-(n + 2), so at most that
+    # rounding.round_up_bound's contract: a value computed with at most n roundings (and n
+    # underflows) has a real value T <= (computed + n eta) / (1 - u)**n below the result; the result
+    # is fl(fl(computed F) + (n + 2) eta) with F the float above (1 - u)**-(n + 2), so at most that
     # formula with each of its three roundings (F's included) widened by (1 + u) and half an eta.
     n, value = operations, Fraction(computed)
-    rounded = Fraction(float(bounds._up(np.array(computed), n)))
+    rounded = Fraction(float(rounding.round_up_bound(np.array(computed), n)))
     real = (value + n * ETA64) / (1 - U64) ** n
     widened = value * (1 + U64) ** 2 / (1 - U64) ** (n + 2) + ETA64 / 2
     allowance = (widened + (n + 2) * ETA64) * (1 + U64)
@@ -549,7 +550,7 @@ def test_rounding_up_covers_the_real_value_and_adds_only_its_allowance(
 
 def test_rounding_up_turns_nan_into_inf() -> None:
     # inf * 0, where a value could overflow, is NaN in float64: the bound must say inf.
-    assert bounds._up(np.array([np.nan, 1.0]), 1)[0] == np.inf
+    assert rounding.round_up_bound(np.array([np.nan, 1.0]), 1)[0] == np.inf
 
 
 def test_each_arithmetic_has_its_formats_constants() -> None:
@@ -610,13 +611,13 @@ def test_bounds_of_zero_float64_data_are_their_own_rounding_allowance(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # All data 0 in float64: the model's terms are k eta_acc = k e (e = 2**-1074), and the bound
-    # adds its own allowance for rounding: bounds._up(m e, n) = (m + n + 2) e exactly (m e F
+    # adds its own allowance for rounding: round_up_bound(m e, n) = (m + n + 2) e exactly (m e F
     # rounds back to m e, and (n + 2) e is exact), while every product of a float of size u
     # (g, u, (1 + u)**3 - 1) with a few e, or of e with e, rounds to 0. By hand, from the module's
     # formulas and the operation counts that its comments give (3 k + 4 for a product bound,
     # 3 for the residual, 2 and 1 for grad_h, count + 3 for the loss, 1, 2, 4 in the update):
     #   any product bound, inner dimension k:   (k + (3 k + 4) + 2) e = (4 k + 6) e
-    #   residual |y_pred - y| = _up(0.5 * 0, 1) = 3 e; E_residual = E_y_pred + 5 e
+    #   residual |y_pred - y| = round_up_bound(0.5 * 0, 1) = 3 e; E_residual = E_y_pred + 5 e
     #   E_grad_y_pred = 2 E_residual; E_loss = (n + (n + 3) + 2) e, n = batch d_out
     #   E_grad_h (uncertain) = E_grad_h_relu + t e + 4 e; with a mask: E_grad_h_relu + t e + 3 e,
     #     t = 1 for the tie factor 0.5 (eta / 2 rounded up is e), else 0
@@ -691,11 +692,11 @@ def test_product_bound_adds_its_documented_rounding_allowance_exactly(
     inner: int, zero_side: str
 ) -> None:
     # A @ B with one factor 0 and the other all ones, no errors given. By hand, in units of e
-    # (bounds._up(m e, n) = (m + n + 2) e; 1 + m e is 1.0 in float64; e * e rounds to 0):
-    #   each input's error: half its subnormal, 3, then _up(3 e, 1) = 6
-    #   envelope (|A| + E_A) @ (|B| + E_B) = 6 k, then _up(., k + 2): 7 k + 4
+    # (round_up_bound(m e, n) = (m + n + 2) e; 1 + m e is 1.0 in float64; e * e rounds to 0):
+    #   each input's error: half its subnormal, 3, then round_up_bound(3 e, 1) = 6
+    #   envelope (|A| + E_A) @ (|B| + E_B) = 6 k, then round_up_bound(., k + 2): 7 k + 4
     #   g envelope + E_A @ |B| + |A| @ E_B + E_A @ E_B + k eta_acc = 3 (7 k + 4) + 6 k + 0 + k,
-    #   then _up(., 3 k + 4): 31 k + 18
+    #   then round_up_bound(., 3 k + 4): 31 k + 18
     ones, zeros = np.ones((2, inner)), np.zeros((2, inner))
     a, b = (zeros, ones.T) if zero_side == "a" else (ones, zeros.T)
     bound = bounds._product_bound(a, np.zeros_like(a), b, np.zeros_like(b), PRODUCT_UNITS)
@@ -722,15 +723,15 @@ def test_fixed_order_product_sums_left_to_right_and_its_rounding_is_covered(
         assert product[i, j] == total, (i, j)
     # _up with the product bound's count covers the left-to-right sum's own rounding.
     exact_product = fractions(a) @ fractions(b)
-    assert np.all(fractions(bounds._up(product, inner + 2)) >= exact_product)
+    assert np.all(fractions(rounding.round_up_bound(product, inner + 2)) >= exact_product)
     assert bounds._fixed_order_product(a[:, :0], b[:0]).shape == (rows, cols)
 
 
 def test_update_bound_adds_its_documented_rounding_allowance_exactly() -> None:
-    # A roundoff of 1 makes (1 + u)**3 - 1 = 7, exact. w = 0, g = 0, E_g = m e, lr = 1; by hand,
-    # in units of e: |g| + E_g = m, _up(., 1): m + 3; |w| + lr (|g| + E_g) = m + 3, _up(., 2):
-    # m + 7; 7 (m + 7) + lr E_g + eta (m + 3 + 1.0) (that is e: 1.0 absorbs m + 3 e) = 8 m + 50,
-    # then _up(., 4): 8 m + 56.
+    # A roundoff of 1 makes (1 + u)**3 - 1 = 7, exact. w = 0, g = 0, E_g = m e, lr = 1; by hand, in
+    # units of e: |g| + E_g = m, round_up_bound(., 1): m + 3; |w| + lr (|g| + E_g) = m + 3,
+    # round_up_bound(., 2): m + 7; 7 (m + 7) + lr E_g + eta (m + 3 + 1.0) (that is e: 1.0 absorbs m
+    # + 3 e) = 8 m + 50, then round_up_bound(., 4): 8 m + 56.
     e, m = math.ulp(0.0), 5
     arithmetic = PRODUCT_UNITS._replace(unit_roundoff=Fraction(1))
     zeros = np.zeros((2, 3))
@@ -767,9 +768,10 @@ def test_a_bound_that_reaches_the_overflow_threshold_exactly_is_inf(
 @pytest.mark.parametrize("count", [1, 6])
 def test_loss_bound_adds_its_documented_allowance_and_is_inf_at_the_threshold(count: int) -> None:
     # r = 0, E_r = m e, no rounding of normal size (gamma = 0); by hand, in units of e: the
-    # envelope's square sum (|r| + E_r) @ (|r| + E_r) underflows, so that squares is _up(0, n + 2)
-    # = n + 4; gamma squares + E_r (2 |r| + E_r) + n eta = n (the rest underflows), then
-    # _up(., n + 3): 2 n + 5. The guard: squares + bound = 3 n + 9 reaches the threshold.
+    # envelope's square sum (|r| + E_r) @ (|r| + E_r) underflows, so that squares is
+    # round_up_bound(0, n + 2) = n + 4; gamma squares + E_r (2 |r| + E_r) + n eta = n (the rest
+    # underflows), then round_up_bound(., n + 3): 2 n + 5. The guard: squares + bound = 3 n + 9
+    # reaches the threshold.
     e, m = math.ulp(0.0), 5
     residual, residual_error = np.zeros((1, count)), np.full((1, count), m * e)
     for largest, expected in (

@@ -37,14 +37,17 @@ from twolayer import strategies as tst
 
 U = Fraction(1, 2**53)  # float64's unit roundoff
 ETA = Fraction(1, 2**1074)  # float64's smallest subnormal: every float is a multiple of it
-UP_FACTOR = 1 + 8 * U  # _up's documented factor
-UP_ADD = 4 * ETA  # _up's documented addend
+# _up is twolayer.rounding.round_up_bound for three roundings: its documented factor is the
+# smallest float >= (1 - u)**-5 = 1 + 5u + 15u**2 + ... (floats above 1 are 2u apart), its addend
+# (3 + 2) 2**-1074.
+UP_FACTOR = 1 + 6 * U
+UP_ADD = 5 * ETA
 
 Obj = NDArray[np.object_]  # an array of Fractions
 
 
 def gamma(k: int) -> Fraction:
-    """DESIGN's ``gamma(k) = k u / (1 - k u)``."""
+    """The model's ``gamma(k) = k u / (1 - k u)`` (``twolayer.bounds``' module docstring)."""
     return k * U / (1 - k * U)
 
 
@@ -97,8 +100,8 @@ class Model(NamedTuple):
 # _up of a value r whose exact formula is r, computed with at most three roundings of which
 # `products` are products (each may underflow by 2**-1075; sums of floats never underflow):
 # the wrapped value v is within r (1 +- u)**3 -+ products 2**-1075. fl(z) is within z (1 +- u)
-# +- 2**-1075 (the second term for underflow); fl(v (1 + 8u)) >= v, as the factor exceeds 1
-# and rounding is monotone; adding 4 2**-1074 rounds once more. Every intermediate is a float,
+# +- 2**-1075 (the second term for underflow); fl(v (1 + 6u)) >= v, as the factor exceeds 1
+# and rounding is monotone; adding 5 2**-1074 rounds once more. Every intermediate is a float,
 # so each end rounds to the grid inward.
 def up_lo(r: Obj, products: int) -> Obj:
     inner = ceil_grid(r * (1 - U) ** 3 - products * ETA / 2)
@@ -122,8 +125,10 @@ def factor_hi(k: int) -> Fraction:
     return (1 + 2 * gamma_hi(k)) * (1 + U) * (1 + 2 * U)
 
 
-# _matmul_up's documented bound: (fl(a @ b) + 2k 2**-1074)(1 + 2 gamma(k)), where DESIGN's model
-# puts fl(a @ b) within gamma(k) a @ b + k 2**-1075 of a @ b for non-negative a, b.
+# _matmul_up's documented bound: (fl(a @ b) + 2k 2**-1074)(1 + 2 gamma(k)), where the model
+# (docs/verification.md, "The error-bound model in plain words": gamma(k) in any order, at most
+# 2**-1075 lost to underflow by each of the k products) puts fl(a @ b) within
+# gamma(k) a @ b + k 2**-1075 of a @ b for non-negative a, b.
 def matmul_lo(a: Obj, b: Obj) -> Obj:
     k = a.shape[-1]
     product = ceil_grid(np.matmul(a, b) * (1 - gamma(k)) - k * ETA / 2)
@@ -175,9 +180,10 @@ def test_up_is_at_least_the_bound_it_documents_and_within_two_roundings_of_its_f
 ) -> None:
     got = Fraction(float(gc._up(np.array([r]))[0]))
     value = Fraction(r)
-    # The module's promise: r (1 + 8u) + 4 2**-1074, in float64, is at least r / (1 - u)**3 +
-    # 3 2**-1075; at most two roundings above that formula (the product's may underflow).
-    assert got >= value / (1 - U) ** 3 + 3 * ETA / 2
+    # round_up_bound's promise for three roundings: r (1 + 6u) + 5 2**-1074, in float64, is at
+    # least (r + 3 2**-1074) / (1 - u)**3; at most two roundings above that formula (the
+    # product's may underflow).
+    assert got >= (value + 3 * ETA) / (1 - U) ** 3
     assert got <= (value * UP_FACTOR * (1 + U) + ETA / 2 + UP_ADD) * (1 + U)
 
 
@@ -658,9 +664,9 @@ def test_the_mask_is_certain_beyond_e_h_plus_4u_abs_h_and_its_margin_bounds_the_
 
 
 def test_a_value_exactly_at_the_threshold_is_not_certain() -> None:
-    # abs_h = 0 and E_h = 2**-1074 * 4: the threshold is _up(4 2**-1074 + _up(0)) = _up(8
-    # 2**-1074) = 12 2**-1074 (subnormals add exactly; 8 2**-1074 (1 + 8u) rounds to itself).
-    h = np.array([[12 * 2.0**-1074, 13 * 2.0**-1074]])
+    # abs_h = 0 and E_h = 2**-1074 * 4: the threshold is _up(4 2**-1074 + _up(0)) = _up(9
+    # 2**-1074) = 14 2**-1074 (subnormals add exactly; 9 2**-1074 (1 + 6u) rounds to itself).
+    h = np.array([[14 * 2.0**-1074, 15 * 2.0**-1074]])
     mask = gc._classify(
         point_of(h, np.full(h.shape, 4 * 2.0**-1074)),
         np.zeros(h.shape),

@@ -1,7 +1,7 @@
 """The judge's drawn cases reach the sizes where kernels break, with today's variety of values.
 
 ``strategies.judge_cases`` is what ``check_implementation`` draws 200 of. These tests hold it to
-the design's promise (docs/verification.md, "Conformance of another implementation"): every
+the promise of docs/verification.md, "The sizes the judge tries": every
 axis reaches beyond the seed's dims, tile and chunk tails, powers of two and primes are drawn
 often, values stay on the declared arithmetic's grid and within its range, exact ties, ``-0.0``,
 wide magnitudes and cancellation all appear, the mean cost stays affordable, and shrinking still

@@ -20,7 +20,8 @@ That property holds for any descent direction, a wrong gradient's included (scal
 What only the true gradient does is asserted in exact arithmetic by the first-order tests below:
 along a step ``s`` the loss changes by ``-<g, s>`` (down the gradient, by ``tau |g|**2``) up to
 the quartic's curvature terms and ``g``'s own rounding bound. The last of them patches each of
-those four wrong gradients into ``network._backward`` and asserts that the property then fails.
+those four wrong gradients into ``network.backward_unchecked`` and asserts that the property then
+fails.
 
 At a tie (``h == 0``) the seed's gradient is a one-sided derivative and need not be a descent
 direction at all: ``test_at_a_tie_the_seeds_gradient_can_increase_the_loss`` keeps an example.
@@ -176,7 +177,7 @@ def total(values: Exact) -> Fraction:
 
 
 def exact_loss(params: twolayer.Params, x: NDArray[np.float64], y: NDArray[np.float64]) -> Fraction:
-    """The loss of the design's definition, ``sum((relu(x @ w1) @ w2 - y)**2)``, exactly."""
+    """The seed's loss (docs/derivation.md), ``sum((relu(x @ w1) @ w2 - y)**2)``, exactly."""
     h = exact(x) @ exact(params.w1)
     residual = np.where(h > 0, h, 0) @ exact(params.w2) - exact(y)
     return total(residual * residual)
@@ -337,7 +338,7 @@ def test_a_wrong_gradient_breaks_the_first_order_account(
     wrong: Callable[[twolayer.BackwardValues, NDArray[np.float64]], twolayer.BackwardValues],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    right = network._backward
+    right = network.backward_unchecked
 
     def wrong_backward(
         w2: NDArray[np.float64],
@@ -350,7 +351,7 @@ def test_a_wrong_gradient_breaks_the_first_order_account(
     ) -> twolayer.BackwardValues:
         return wrong(right(w2, x, y, h, h_relu, y_pred, relu_grad_at_zero), x)
 
-    monkeypatch.setattr(network, "_backward", wrong_backward)
+    monkeypatch.setattr(network, "backward_unchecked", wrong_backward)
     seen: Counter[str] = Counter()
 
     # A demonstration, not the property: fifty cases at most (the loaded profile's number where

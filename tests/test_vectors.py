@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from twolayer import SEED_DIMS, bounds, conformance, exact, vectors
 from twolayer.network import backward_values, forward, loss
-from twolayer.shapes import Grads, Params
+from twolayer.shapes import STEP_AXES, Dims, Grads, Params
 from twolayer.training import sgd_step
 
 SUITE = vectors.SUITE_FILE
@@ -115,6 +115,36 @@ def _assert_same_outputs(a: vectors.StepOutputs, b: vectors.StepOutputs) -> None
             assert _same_bits_scalar(a.loss, b.loss)
         else:
             assert _same_bits(getattr(a, name), getattr(b, name)), name
+
+
+def test_the_output_axes_have_one_source_and_it_matches_a_real_step() -> None:
+    # shapes.STEP_AXES against the shapes of one step computed at sizes that tell every axis
+    # apart; vectors.OUTPUT_AXES spells the same axes for its array outputs, and
+    # conformance.OUTPUT_AXES (its own table until conformance.py takes it from shapes) agrees.
+    dims = Dims(batch=2, d_in=3, hidden=4, d_out=5)
+    rng = np.random.default_rng(0)
+    params = Params(rng.standard_normal((3, 4)), rng.standard_normal((4, 5)))
+    x, y = rng.standard_normal((2, 3)), rng.standard_normal((2, 5))
+    activations = forward(params, x)
+    backward = backward_values(params, x, y, activations)
+    stepped = sgd_step(params, Grads(backward.grad_w1, backward.grad_w2), 0.5)
+    values = {
+        **activations._asdict(),
+        "loss": np.asarray(loss(activations.y_pred, y)),
+        **backward._asdict(),
+        "w1_next": stepped.w1,
+        "w2_next": stepped.w2,
+    }
+    assert list(STEP_AXES) == list(values)
+    sizes = dims._asdict()
+    for name, axes in STEP_AXES.items():
+        assert values[name].shape == tuple(sizes[axis] for axis in axes), name
+    arrays = [name for name in vectors.OUTPUT_NAMES if values[name].ndim]
+    assert list(vectors.OUTPUT_AXES) == arrays
+    for name, spelled in vectors.OUTPUT_AXES.items():
+        assert tuple(spelled.split()) == STEP_AXES[name], name
+    for name, axes in conformance.OUTPUT_AXES.items():
+        assert axes == STEP_AXES[name], name
 
 
 def _rounded(value: exact.Dyadic) -> NDArray[np.float64]:

@@ -5,9 +5,9 @@ implementation that rounds in a given arithmetic may be from the exact result
 (``twolayer.exact``): ``|computed - exact| <= bound``, entry by entry, for any summation order,
 blocking, threading or fused multiply-add in its matrix products and its loss sum.
 
-The model (DESIGN, "Arithmetic model and error bounds"). Round to nearest; unit roundoff ``u``;
-``gamma(k) = k u / (1 - k u)``. A product ``C = A @ B`` with inner dimension ``k``, computed from
-inputs already in error by ``E_A``, ``E_B``, is in error by at most::
+The model (in words: docs/verification.md, "The error-bound model in plain words"). Round to
+nearest; unit roundoff ``u``; ``gamma(k) = k u / (1 - k u)``. A product ``C = A @ B`` with inner
+dimension ``k``, computed from inputs already in error by ``E_A``, ``E_B``, is in error by at most::
 
     E_C = g (|A| + E_A) @ (|B| + E_B) + E_A @ |B| + |A| @ E_B + E_A @ E_B + k eta_acc
     g   = (1 + u_in)**2 (1 + gamma(k; u_acc)) (1 + u_out) - 1
@@ -36,12 +36,11 @@ the learning rate before the product). The model assumes that nothing overflows;
 bound is inf where its value or a product's magnitude could reach the overflow threshold.
 
 The bounds are evaluated in float64 from the exact values, rounded upward at every operation (a
-widening factor and an absolute ``eta`` term per operation; see ``_up``), so the bound's own
-rounding, underflow included, is covered: each returned number is at least the real-number value
-of its formula.
+widening factor and an absolute ``eta`` term per operation; see
+``twolayer.rounding.round_up_bound``), so the bound's own rounding, underflow included, is covered:
+each returned number is at least the real-number value of its formula.
 """
 
-import functools
 import math
 from collections.abc import Callable
 from fractions import Fraction
@@ -52,6 +51,7 @@ from jaxtyping import Bool, Float64
 from numpy.typing import NDArray
 
 from twolayer import exact
+from twolayer.rounding import round_up, round_up_bound
 from twolayer.shapes import (
     W1,
     W2,
@@ -164,42 +164,7 @@ class StepBounds(NamedTuple):
     grad_h: Hidden
 
 
-# -- float64 evaluation, rounded upward ---------------------------------------------------------
-
-_U = Fraction(1, 2**53)  # float64's unit roundoff: the bound is evaluated in float64
-_ETA = math.ulp(0.0)  # float64's smallest subnormal, 2**-1074
-
-
-def round_up(value: Fraction) -> float:
-    """Return the smallest float64 >= ``value`` (inf beyond float64's range)."""
-    try:
-        nearest = float(value)
-    except OverflowError:
-        return math.inf
-    return nearest if Fraction(nearest) >= value else math.nextafter(nearest, math.inf)
-
-
-@functools.cache
-def _widening(operations: int) -> float:
-    """A float64 >= ``1 / (1 - u)**(operations + 2)``: see ``_up``."""
-    return round_up(1 / (1 - _U) ** (operations + 2))
-
-
-def _up(computed: Values, operations: int) -> Values:
-    """Round a float64 evaluation of a bound up, so that it is at least the formula's real value.
-
-    The formulas add non-negative terms, each a stored value (an exact input or a bound already
-    rounded up), a sum of them, or a product of two such. Evaluated in float64 with at most ``n =
-    operations`` roundings on any path and at most ``n`` products, each rounding loses at most a
-    factor ``1 - u`` and each product ``eta / 2`` more to underflow (which the later additions at
-    most double), so the real value is ``T <= (computed + n eta) / (1 - u)**n``. Then
-    ``fl(fl(computed F) + (n + 2) eta) >= T`` for ``F >= (1 - u)**-(n + 2)``: the product loses
-    at most a factor ``1 - u`` and ``eta / 2``, the sum a factor ``1 - u``, and ``(n + 1.5) eta
-    (1 - u) >= n eta / (1 - u)**n`` while ``n u`` is small. NaN (``inf * 0``, where a value could
-    overflow) becomes inf.
-    """
-    widened = computed * _widening(operations) + (operations + 2) * _ETA
-    return np.where(np.isnan(widened), np.inf, widened)
+# -- float64 evaluation, rounded upward (twolayer.rounding) --------------------------------------
 
 
 def _magnitude_up(values: Exact) -> Values:
@@ -312,12 +277,15 @@ def _product_bound(
     inner = a.shape[1]
     input_subnormal = round_up(arithmetic.input_subnormal / 2)
     if input_subnormal:
-        a_error, b_error = _up(a_error + input_subnormal, 1), _up(b_error + input_subnormal, 1)
+        a_error, b_error = (
+            round_up_bound(a_error + input_subnormal, 1),
+            round_up_bound(b_error + input_subnormal, 1),
+        )
     factor = _product_factor(arithmetic, inner)
     # One addition in each factor, then ``inner`` products summed: ``inner + 2`` roundings.
-    envelope = _up(matmul(a + a_error, b + b_error), inner + 2)
+    envelope = round_up_bound(matmul(a + a_error, b + b_error), inner + 2)
     # ``3 inner + 1`` products, then at most ``inner + 3`` additions on any path.
-    bound = _up(
+    bound = round_up_bound(
         factor * envelope
         + matmul(a_error, b)
         + matmul(a, b_error)
@@ -349,9 +317,9 @@ def _update_bound(
     """
     cubed = round_up((1 + arithmetic.unit_roundoff) ** 3 - 1)
     subnormal = round_up(arithmetic.smallest_subnormal)
-    grad_envelope = _up(grad + grad_error, 1)
-    weights_envelope = _up(weights + learning_rate * grad_envelope, 2)
-    bound = _up(
+    grad_envelope = round_up_bound(grad + grad_error, 1)
+    weights_envelope = round_up_bound(weights + learning_rate * grad_envelope, 2)
+    bound = round_up_bound(
         cubed * weights_envelope + learning_rate * grad_error + subnormal * (grad_envelope + 1.0),
         4,
     )
@@ -376,9 +344,9 @@ def _loss_bound(
     flat, flat_error = residual.reshape(1, -1), residual_error.reshape(1, -1)
     envelope = flat + flat_error
     # As a product's envelope: one addition in each factor, then ``count`` products summed.
-    squares = _up(matmul(envelope, envelope.T), count + 2)
+    squares = round_up_bound(matmul(envelope, envelope.T), count + 2)
     # 2 |r| is exact; one addition, ``count + 1`` products, ``count + 1`` additions after them.
-    bound = _up(
+    bound = round_up_bound(
         round_up(gamma) * squares
         + matmul(flat_error, (2.0 * flat + flat_error).T)
         + round_up(count * arithmetic.smallest_subnormal),
@@ -518,9 +486,9 @@ def _bounds(
         arithmetic,
     )
     grad_y_pred = _magnitude_up(reference.grad_y_pred)
-    residual = _up(0.5 * grad_y_pred, 1)  # |y_pred - y|: halving may underflow
+    residual = round_up_bound(0.5 * grad_y_pred, 1)  # |y_pred - y|: halving may underflow
     unit = float(arithmetic.unit_roundoff)  # a power of two: exact
-    error_residual = _up(error_y_pred + unit * (residual + error_y_pred), 3)
+    error_residual = round_up_bound(error_y_pred + unit * (residual + error_y_pred), 3)
     error_grad_y_pred = _capped(2.0 * error_residual, grad_y_pred, arithmetic)  # exact doubling
     error_loss = _loss_bound(residual, error_residual, arithmetic, matmul)
 
@@ -536,14 +504,14 @@ def _bounds(
     # Where the mask is uncertain the implementation's factor may be 0, 1 or the tie's, against
     # the reference's: |f_impl g_hat - f g| <= |g_hat - g| + |g|. A factor 0.5 may underflow.
     tie_underflow = round_up(arithmetic.smallest_subnormal / 2) if relu_grad_at_zero == 0.5 else 0.0
-    error_uncertain = _up(grad_h_relu + error_grad_h_relu + tie_underflow, 2)
+    error_uncertain = round_up_bound(grad_h_relu + error_grad_h_relu + tie_underflow, 2)
     if mask is None:
         error_grad_h = np.where(
             uncertain, error_uncertain, np.where(surely_active, error_grad_h_relu, 0.0)
         )
     else:
         # A judge may take the mean of two masked steps for a tie factor 0.5: its underflow too.
-        error_grad_h = np.where(mask, _up(error_grad_h_relu + tie_underflow, 1), 0.0)
+        error_grad_h = np.where(mask, round_up_bound(error_grad_h_relu + tie_underflow, 1), 0.0)
     grad_h = _magnitude_up(reference.grad_h)
     error_grad_w1 = _product_bound(abs_x.T, no_error_x.T, grad_h, error_grad_h, arithmetic, matmul)
     grad_w1 = _magnitude_up(reference.grad_w1)

@@ -9,9 +9,10 @@ Why no truncation error. With the ReLU mask fixed, ``y_pred`` is linear in ``w1`
 fixed) and linear in ``w2`` (``w1`` fixed), so the loss along a line in one tensor is an exact
 quadratic. A quadratic fitted through three evaluated points gives the derivative exactly, and
 the central difference of a quadratic is exact. What remains is rounding, bounded in the error
-model of DESIGN ("Arithmetic model and error bounds"): ``|fl(A @ B) - A @ B| <= gamma(k) |A| @
-|B|`` in any summation order, and ``fl(a op b) = (a op b)(1 + d) + e`` with ``|d| <= u`` and an
-underflow term ``|e| <= 2**-1075`` for products only.
+model of ``twolayer.bounds`` (its module docstring; docs/verification.md, "The error-bound model
+in plain words"): ``|fl(A @ B) - A @ B| <= gamma(k) |A| @ |B|`` in any summation order, and
+``fl(a op b) = (a op b)(1 + d) + e`` with ``|d| <= u`` and an underflow term ``|e| <= 2**-1075``
+for products only.
 
 Kinks. Moving ``w1[a, j]`` by ``t`` moves ``h[b, j]`` by ``t x[b, a]``; ``w2`` never moves ``h``.
 A step stays below the certified distance to the nearest kink, ``|fl(h)| - E_h`` (``E_h``
@@ -28,7 +29,8 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from twolayer.network import _forward, _loss
+from twolayer.network import forward_unchecked, loss_unchecked
+from twolayer.rounding import round_up_bound
 from twolayer.shapes import (
     W1,
     W2,
@@ -55,7 +57,7 @@ DEFAULT_SEED = 0
 
 _U = 2.0**-53  # float64's unit roundoff
 _ETA = 2.0**-1074  # float64's smallest subnormal: twice the underflow error of one product
-_UP_FACTOR = 1.0 + 8 * _U  # see _up
+_ROUNDINGS = 3  # the roundings (and products) that every _up below wraps at most
 
 Array = NDArray[np.float64]
 
@@ -118,18 +120,16 @@ class GradcheckReport(NamedTuple):
 
 # -- rounding-up arithmetic for the bounds ------------------------------------------------------
 #
-# Every bound below is a sum of products of non-negative floats, rounded up as it goes with _up:
-# for r computed from non-negative terms with at most three roundings, the exact value is at most
-# r / (1 - u)**3 + 3 * 2**-1075 (products that underflow lose at most 2**-1075 each; sums do
-# not underflow); r * (1 + 8u) + 4 * 2**-1074, itself computed in float64, exceeds that bound
-# by a margin that covers its own two roundings. Every _up below wraps at most three roundings,
-# and the matrix products and sums carry their own gamma factors (_matmul_up, _sum_up). So each
-# computed bound is at least the exact value of its formula.
+# Every bound below is a sum of products of non-negative floats, rounded up as it goes with _up,
+# which is twolayer.rounding.round_up_bound (its docstring has the proof) for values computed
+# from non-negative terms with at most three roundings and three products on any path: it returns
+# at least their exact value. Every _up below wraps at most three roundings, and the matrix
+# products and sums carry their own gamma factors (_matmul_up, _sum_up). So each computed bound
+# is at least the exact value of its formula.
 
 
 def _up(value: Array) -> Array:
-    result: Array = value * _UP_FACTOR + 4 * _ETA
-    return result
+    return round_up_bound(value, _ROUNDINGS)
 
 
 def _up_scalar(value: float) -> float:
@@ -169,7 +169,7 @@ def _sum_up(a: Array) -> Array:
 class _Point(NamedTuple):
     """The oracle's forward values and loss at the base weights, and rigorous rounding bounds."""
 
-    loss: float  # fl(loss), as network._loss computes it
+    loss: float  # fl(loss), as network.loss_unchecked computes it
     loss_error: float  # >= |fl(loss) - exact loss|; inf if anything overflowed
     h: Hidden  # fl(h)
     h_relu: Hidden  # fl(h_relu)
@@ -181,7 +181,7 @@ class _Point(NamedTuple):
 class _Losses(NamedTuple):
     """The oracle's loss at a stack of ``n`` weights, and bounds on its rounding error."""
 
-    loss: Array  # (n,): fl(loss), as network._loss computes it
+    loss: Array  # (n,): fl(loss), as network.loss_unchecked computes it
     loss_error: Array  # (n,): >= |fl(loss) - exact loss|; inf where anything overflowed
     base: _Point  # everything at the first weights, for the base point
 
@@ -202,8 +202,8 @@ def _evaluate(w1s: Array, w2s: Array, x: X, y: Y, abs_h: Array) -> _Losses:
     _, d_in, hidden = w1s.shape
     terms = y.size
     with np.errstate(over="ignore", invalid="ignore"):
-        forwards = [_forward(w1, w2, x) for w1, w2 in zip(w1s, w2s, strict=True)]
-        loss = np.array([_loss(f.y_pred, y) for f in forwards])
+        forwards = [forward_unchecked(w1, w2, x) for w1, w2 in zip(w1s, w2s, strict=True)]
+        loss = np.array([loss_unchecked(f.y_pred, y) for f in forwards])
         h_relu = np.stack([f.h_relu for f in forwards])
         y_pred = np.stack([f.y_pred for f in forwards])
         residual = np.abs(y_pred - y)
@@ -235,15 +235,14 @@ def _grad_error_bound(point: _Point, w2: W2, x: X, y: Y, possibly_active: Hidden
     """Bound ``|computed - exact|`` of a gradient computed in float64 in any summation order.
 
     The implementation's own forward values differ from the exact ones by the bounds of
-    ``_evaluate`` (its ``|h_relu| <= |fl(h_relu)| + 2 E_h``, the oracle's ``fl`` plus two
-    errors). Then, per DESIGN's product rule, with ``g = gamma(k)``: ``grad_y_pred = 2 (y_pred -
-    y)`` is off by ``E_gy = 2 (E_ypred + u |y_pred - y|)``; ``grad_w2 = h_relu.T @ grad_y_pred``
-    by ``g |h_relu|.T @ |grad_y_pred| + E_h.T @ |grad_y_pred| + |h_relu|.T @ E_gy``;
-    ``grad_h_relu = grad_y_pred @ w2.T`` by ``g |grad_y_pred| @ |w2.T| + E_gy @ |w2.T|``;
-    ``grad_h`` by that where the unit may be active (a factor of 0, 0.5 or 1 elsewhere exact);
-    ``grad_w1 = x.T @ grad_h`` by ``g |x.T| @ |grad_h| + |x.T| @ E_gh``. It assumes the
-    implementation's ReLU mask equals the exact one wherever it matters: entries where that is
-    uncertain are skipped.
+    ``_evaluate`` (its ``|h_relu| <= |fl(h_relu)| + 2 E_h``, the oracle's ``fl`` plus two errors).
+    Then, per the model's product rule (``twolayer.bounds``), with ``g = gamma(k)``: ``grad_y_pred =
+    2 (y_pred - y)`` is off by ``E_gy = 2 (E_ypred + u |y_pred - y|)``; ``grad_w2 = h_relu.T @
+    grad_y_pred`` by ``g |h_relu|.T @ |grad_y_pred| + E_h.T @ |grad_y_pred| + |h_relu|.T @ E_gy``;
+    ``grad_h_relu = grad_y_pred @ w2.T`` by ``g |grad_y_pred| @ |w2.T| + E_gy @ |w2.T|``; ``grad_h``
+    by that where the unit may be active (a factor of 0, 0.5 or 1 elsewhere exact); ``grad_w1 = x.T
+    @ grad_h`` by ``g |x.T| @ |grad_h| + |x.T| @ E_gh``. It assumes the implementation's ReLU mask
+    equals the exact one wherever it matters: entries where that is uncertain are skipped.
     """
     batch, _ = x.shape
     hidden, d_out = w2.shape
@@ -602,9 +601,9 @@ def _w1_reach(
     step = float(_smooth_steps(ctx.loss_scale, np.asarray(np.sum(reach**2)), np.ones(())))
     if moving.any():
         step = min(step, float(np.min(ctx.mask.margin[moving] / moves[moving])) / 4)
-    # _up(s |v|) >= s (1 + u) |v| + 2**-1075 >= |fl(s v)|. One _up covers three roundings: the
-    # product u |x| @ |w1| (exact, or off by under 2**-1075 where it underflows), the sum, and
-    # the division by 1 - u.
+    # _up(s |v|) >= s (1 + u) |v| + 2**-1075 >= |fl(s v)| (the product and fl's rounding: two of
+    # _up's three). One _up covers three roundings: the product u |x| @ |w1| (exact, or off by
+    # under 2**-1075 where it underflows), the sum, and the division by 1 - u.
     shift = _matmul_up(ctx.abs_x, _up(step * abs_v))  # >= |x| @ |fl(s v)|
     move = _up(shift + _U * ctx.abs_h)
     return step, move
@@ -660,8 +659,9 @@ def _direction_check(
             j_rounding = _matmul_up(h_relu_exact, rounding)
         difference = float(losses.loss[0] - losses.loss[1])
         predicted = float(part.given.ravel().dot(span.ravel()))
-        # Each _up(weight * |span|) has 2**-1074 to spare: room for the underflow of the same
-        # product in grads . span (at most 2**-1075 each).
+        # Each _up(weight * |span|) wraps one product of the three that _up allows: the underflow
+        # allowance of another (2**-1074) is room for the underflow of the same product in
+        # grads . span (at most 2**-1075 each).
         terms = [
             losses.loss_error[0],
             losses.loss_error[1],

@@ -4,8 +4,12 @@ Each function is one group of the seed notebook's cells, in its names and its or
 operations, so that the oracle reproduces the notebook bit for bit. Every function is pure: it
 reads its arguments, never writes them, and hands out new read-only float64 arrays.
 
-The public functions validate their arguments (see ``twolayer.shapes``); the private ``_``
-functions below them do the arithmetic alone, for callers that validated once already.
+The checked functions (``forward``, ``loss``, ``backward_values``, ``backward``,
+``value_and_grad``) validate their arguments (see ``twolayer.shapes``) and hand out read-only
+arrays. The ``*_unchecked`` functions (``forward_unchecked``, ``loss_unchecked``,
+``backward_unchecked``) do the same arithmetic alone, for callers that validated their arguments
+once already (``training.train``'s loop, ``gradcheck``'s evaluations): no check, no copy, and the
+arrays they return are new and writable.
 """
 
 from typing import NamedTuple
@@ -110,7 +114,18 @@ def legacy_init(seed: int, dims: Dims) -> tuple[X, Y, Params]:
 # -- forward (seed cells 8-11) ------------------------------------------------------------------
 
 
-def _forward(w1: W1, w2: W2, x: X) -> Activations:
+def forward_unchecked(w1: W1, w2: W2, x: X) -> Activations:
+    """Run the forward pass on arrays that the caller validated: seed cells 8-10, as ``forward``.
+
+    Args:
+        w1: ``(d_in, hidden)``, float64.
+        w2: ``(hidden, d_out)``, float64.
+        x: ``(batch, d_in)``, float64.
+
+    Returns:
+        ``Activations(h, h_relu, y_pred)``: ``h, h_relu (batch, hidden)``, ``y_pred (batch,
+        d_out)``, new writable arrays.
+    """
     # ``.dot`` as in the seed, not ``@``: the same BLAS call, so the same bits in every shape.
     h: Hidden = x.dot(w1)
     h_relu: Hidden = np.maximum(h, 0)
@@ -118,7 +133,16 @@ def _forward(w1: W1, w2: W2, x: X) -> Activations:
     return Activations(h, h_relu, y_pred)
 
 
-def _loss(y_pred: Y, y: Y) -> float:
+def loss_unchecked(y_pred: Y, y: Y) -> float:
+    """Return the summed squared error of arrays that the caller validated: seed cell 11.
+
+    Args:
+        y_pred: ``(batch, d_out)``, float64.
+        y: ``(batch, d_out)``, float64, the same shape (nothing checks that it is).
+
+    Returns:
+        ``sum((y_pred - y) ** 2)``, a Python float, as ``loss`` returns it.
+    """
     # np.square(...).sum() as in the seed: numpy's pairwise summation, in its order.
     return float(np.square(y_pred - y).sum())
 
@@ -144,7 +168,7 @@ def forward(params: Params, x: X) -> Activations:
     sizes: Sizes = {}
     w1, w2 = check_params(params, sizes)
     x = check_array("x", x, "batch d_in", sizes)
-    return Activations(*map(frozen, _forward(w1, w2, x)))
+    return Activations(*map(frozen, forward_unchecked(w1, w2, x)))
 
 
 def loss(y_pred: Y, y: Y) -> float:
@@ -166,7 +190,7 @@ def loss(y_pred: Y, y: Y) -> float:
     sizes: Sizes = {}
     y_pred = check_array("y_pred", y_pred, "batch d_out", sizes)
     y = check_array("y", y, "batch d_out", sizes)
-    return _loss(y_pred, y)
+    return loss_unchecked(y_pred, y)
 
 
 # -- backward (seed cells 12-16) ----------------------------------------------------------------
@@ -182,9 +206,27 @@ def _relu_backward(grad_h_relu: Hidden, h: Hidden, relu_grad_at_zero: float) -> 
     return np.where(h > 0, grad_h_relu, np.where(h < 0, 0.0, relu_grad_at_zero * grad_h_relu))
 
 
-def _backward(
+def backward_unchecked(
     w2: W2, x: X, y: Y, h: Hidden, h_relu: Hidden, y_pred: Y, relu_grad_at_zero: float
 ) -> BackwardValues:
+    """Run the backward pass on arrays that the caller validated: seed cells 12-16.
+
+    The formulas and the tie at ``h == 0`` are ``backward_values``'s.
+
+    Args:
+        w2: ``(hidden, d_out)``, float64.
+        x: ``(batch, d_in)``, float64.
+        y: ``(batch, d_out)``, float64.
+        h: ``(batch, hidden)``, from ``forward_unchecked``.
+        h_relu: ``(batch, hidden)``, from ``forward_unchecked``.
+        y_pred: ``(batch, d_out)``, from ``forward_unchecked``.
+        relu_grad_at_zero: ReLU's derivative at an exact zero, already checked: 0, 0.5 or 1.
+
+    Returns:
+        ``BackwardValues``: ``grad_y_pred (batch, d_out)``, ``grad_w2 (hidden, d_out)``,
+        ``grad_h_relu, grad_h (batch, hidden)``, ``grad_w1 (d_in, hidden)``, new writable arrays
+        (``train`` updates the weights in the buffers of ``grad_w1`` and ``grad_w2``).
+    """
     grad_y_pred: Y = 2.0 * (y_pred - y)
     grad_w2: W2 = h_relu.T.dot(grad_y_pred)
     grad_h_relu: Hidden = grad_y_pred.dot(w2.T)
@@ -196,7 +238,7 @@ def _backward(
 def _check_backward_args(
     params: object, x: object, y: object, activations: object, relu_grad_at_zero: object
 ) -> tuple[W2, X, Y, Hidden, Hidden, Y, float]:
-    """Validate the arguments of ``backward``; return those that ``_backward`` takes."""
+    """Validate the arguments of ``backward``; return those that ``backward_unchecked`` takes."""
     sizes: Sizes = {}
     _, w2 = check_params(params, sizes)
     x = check_array("x", x, "batch d_in", sizes)
@@ -239,9 +281,8 @@ def backward_values(
         ``BackwardValues``: ``grad_y_pred (batch, d_out)``, ``grad_w2 (hidden, d_out)``,
         ``grad_h_relu, grad_h (batch, hidden)``, ``grad_w1 (d_in, hidden)``, read-only.
     """
-    return BackwardValues(
-        *map(frozen, _backward(*_check_backward_args(params, x, y, activations, relu_grad_at_zero)))
-    )
+    values = backward_unchecked(*_check_backward_args(params, x, y, activations, relu_grad_at_zero))
+    return BackwardValues(*map(frozen, values))
 
 
 def backward(
@@ -268,7 +309,7 @@ def backward(
     Grads(w1=array([[24.,  0.]]), w2=array([[12.],
            [ 0.]]))
     """
-    values = _backward(*_check_backward_args(params, x, y, activations, relu_grad_at_zero))
+    values = backward_unchecked(*_check_backward_args(params, x, y, activations, relu_grad_at_zero))
     return Grads(frozen(values.grad_w1), frozen(values.grad_w2))
 
 
@@ -291,6 +332,6 @@ def value_and_grad(
     x = check_array("x", x, "batch d_in", sizes)
     y = check_array("y", y, "batch d_out", sizes)
     rule = check_relu_grad_at_zero(relu_grad_at_zero)
-    h, h_relu, y_pred = _forward(w1, w2, x)
-    values = _backward(w2, x, y, h, h_relu, y_pred, rule)
-    return _loss(y_pred, y), Grads(frozen(values.grad_w1), frozen(values.grad_w2))
+    h, h_relu, y_pred = forward_unchecked(w1, w2, x)
+    values = backward_unchecked(w2, x, y, h, h_relu, y_pred, rule)
+    return loss_unchecked(y_pred, y), Grads(frozen(values.grad_w1), frozen(values.grad_w2))

@@ -8,6 +8,8 @@ words: the argument, the expected shape in axis names, and what arrived.
 
 import math
 import numbers
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -16,6 +18,25 @@ from numpy.typing import NDArray
 
 AXES = ("batch", "d_in", "hidden", "d_out")
 """The axis names, in the order of ``Dims``."""
+
+STEP_AXES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "h": ("batch", "hidden"),
+        "h_relu": ("batch", "hidden"),
+        "y_pred": ("batch", "d_out"),
+        "loss": (),
+        "grad_y_pred": ("batch", "d_out"),
+        "grad_w2": ("hidden", "d_out"),
+        "grad_h_relu": ("batch", "hidden"),
+        "grad_h": ("batch", "hidden"),
+        "grad_w1": ("d_in", "hidden"),
+        "w1_next": ("d_in", "hidden"),
+        "w2_next": ("hidden", "d_out"),
+    }
+)
+"""The axes of every value of one training step, by name, in the seed's order (``loss`` is a
+scalar: no axes). The one source of the output axes: ``vectors.OUTPUT_AXES`` spells them as
+``check_array`` takes them (``" ".join(axes)``)."""
 
 # The array types inside the shape annotations: ``NDArray[np.float64]`` spelled out. numpy 2.5
 # made ``NDArray`` a ``typing.TypeAliasType``, and jaxtyping (0.3.11) cannot subscript one

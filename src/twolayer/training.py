@@ -7,7 +7,7 @@ mutating loop computes (``tests/test_seed_fidelity.py`` holds it to that).
 
 import numpy as np
 
-from twolayer.network import _backward, _forward, _loss
+from twolayer.network import backward_unchecked, forward_unchecked, loss_unchecked
 from twolayer.shapes import (
     W1,
     W2,
@@ -107,9 +107,9 @@ def train(
 def _train_step(
     w1: W1, w2: W2, x: X, y: Y, learning_rate: float, relu_grad_at_zero: float
 ) -> tuple[W1, W2, float]:
-    h, h_relu, y_pred = _forward(w1, w2, x)
-    step_loss = _loss(y_pred, y)
-    values = _backward(w2, x, y, h, h_relu, y_pred, relu_grad_at_zero)
+    h, h_relu, y_pred = forward_unchecked(w1, w2, x)
+    step_loss = loss_unchecked(y_pred, y)
+    values = backward_unchecked(w2, x, y, h, h_relu, y_pred, relu_grad_at_zero)
     # w - lr * grad in the buffers of this step's own gradients: the seed's bits, one allocation
     # fewer per weight (multiplication commutes exactly; the seed's -= is the same subtraction).
     grad_w1, grad_w2 = values.grad_w1, values.grad_w2

@@ -31,6 +31,7 @@ from twolayer import bounds, exact
 from twolayer.shapes import (
     RELU_GRAD_AT_ZERO_CHOICES,
     SEED_DIMS,
+    STEP_AXES,
     W1,
     W2,
     Dims,
@@ -74,18 +75,9 @@ OUTPUT_NAMES = (
 """The outputs of a case, in the order of the math."""
 
 INPUT_AXES = {"x": "batch d_in", "y": "batch d_out", "w1": "d_in hidden", "w2": "hidden d_out"}
-OUTPUT_AXES = {
-    "h": "batch hidden",
-    "h_relu": "batch hidden",
-    "y_pred": "batch d_out",
-    "grad_y_pred": "batch d_out",
-    "grad_h": "batch hidden",
-    "grad_w1": "d_in hidden",
-    "grad_w2": "hidden d_out",
-    "w1_next": "d_in hidden",
-    "w2_next": "hidden d_out",
-}
-"""The axes of every array output (``loss`` is a scalar)."""
+OUTPUT_AXES = {name: " ".join(STEP_AXES[name]) for name in OUTPUT_NAMES if STEP_AXES[name]}
+"""The axes of every array output (``loss`` is a scalar), in ``OUTPUT_NAMES``' order, spelled as
+``check_array`` takes them: ``shapes.STEP_AXES``, the one source, joined by spaces."""
 
 NOTES: Mapping[str, str] = MappingProxyType(
     {
