@@ -120,7 +120,7 @@ def _assert_same_outputs(a: vectors.StepOutputs, b: vectors.StepOutputs) -> None
 def test_the_output_axes_have_one_source_and_it_matches_a_real_step() -> None:
     # shapes.STEP_AXES against the shapes of one step computed at sizes that tell every axis
     # apart; vectors.OUTPUT_AXES spells the same axes for its array outputs, and
-    # conformance.OUTPUT_AXES (its own table until conformance.py takes it from shapes) agrees.
+    # conformance.OUTPUT_AXES takes them for the outputs that the judge compares.
     dims = Dims(batch=2, d_in=3, hidden=4, d_out=5)
     rng = np.random.default_rng(0)
     params = Params(rng.standard_normal((3, 4)), rng.standard_normal((4, 5)))
@@ -143,6 +143,7 @@ def test_the_output_axes_have_one_source_and_it_matches_a_real_step() -> None:
     assert list(vectors.OUTPUT_AXES) == arrays
     for name, spelled in vectors.OUTPUT_AXES.items():
         assert tuple(spelled.split()) == STEP_AXES[name], name
+    assert list(conformance.OUTPUT_AXES) == list(conformance.OUTPUTS)
     for name, axes in conformance.OUTPUT_AXES.items():
         assert axes == STEP_AXES[name], name
 

@@ -14,6 +14,8 @@ import unicodedata
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from twolayer.shapes import STEP_AXES
+
 REQUIRED_OUTPUTS = ("loss", "grad_w1", "grad_w2", "w1_next", "w2_next")
 """The outputs that every implementation returns."""
 
@@ -22,15 +24,8 @@ OUTPUTS = ("h", *REQUIRED_OUTPUTS)
 """Every output that the judge compares, in the order of the math (``h`` is optional)."""
 
 
-OUTPUT_AXES = {
-    "h": ("batch", "hidden"),
-    "loss": (),
-    "grad_w1": ("d_in", "hidden"),
-    "grad_w2": ("hidden", "d_out"),
-    "w1_next": ("d_in", "hidden"),
-    "w2_next": ("hidden", "d_out"),
-}
-"""The axes of each output; ``loss`` is a scalar."""
+OUTPUT_AXES = {name: STEP_AXES[name] for name in OUTPUTS}
+"""The axes of each output (``shapes.STEP_AXES``, the one source); ``loss`` is a scalar."""
 
 
 TRAJECTORY_OUTPUTS = ("losses", "w1", "w2")
