@@ -137,8 +137,9 @@ _PRINT_VERSIONS = (
 )
 
 
-def _pytest(session: nox.Session) -> None:
-    """pytest over tests/ but test_docs.py (the docs session's) and tests/crosscheck.
+def _pytest(session: nox.Session, profile: str = "ci") -> None:
+    """pytest over tests/ but test_docs.py (the docs session's) and tests/crosscheck, with the
+    hypothesis profile ``profile`` (tests/conftest.py); the ten slowest tests are printed.
 
     One worker per CPU (pytest-xdist): the suite is mostly pure-Python exact arithmetic, which
     one process runs on one core. ``nox -s tests -- -n 0`` runs it in one process. Each worker
@@ -152,9 +153,22 @@ def _pytest(session: nox.Session) -> None:
         "tests",
         "--ignore=tests/test_docs.py",
         "--numprocesses=auto",
+        "--durations=10",
         *session.posargs,
-        env={"TWOLAYER_HYPOTHESIS_PROFILE": "ci", "OPENBLAS_NUM_THREADS": "1"},
+        env={"TWOLAYER_HYPOTHESIS_PROFILE": profile, "OPENBLAS_NUM_THREADS": "1"},
     )
+
+
+@nox.session(python=PYTHON, default=False)
+def thorough(session: nox.Session) -> None:
+    """The tests with hypothesis's ``thorough`` profile: 10,000 examples a property, derandomized.
+
+    Not in the default run: a deliberate long run of every property (hours on two cores), for a
+    change to the arithmetic or before a release. Pass pytest's arguments to pick tests, e.g.
+    ``nox -s thorough -- tests/test_exact_fast.py``.
+    """
+    _install_groups(session, "test")
+    _pytest(session, "thorough")
 
 
 @nox.session(python=PYTHON, venv_backend="virtualenv", default=False)
@@ -163,7 +177,8 @@ def bench(session: nox.Session) -> None:
     cannot rerun: benchmarks/results/bench.json and figures.json, which the docs quote.
 
     Not in the default run. ``benchmarks/bench.py`` writes its record to
-    ``benchmarks/results/bench.json`` (unless ``--json`` is given); then
+    ``benchmarks/results/bench.json`` (unless ``--json`` is given), and its worker-process table
+    (``--only-isolation``) to ``benchmarks/results/isolation.json``; then
     ``benchmarks/figures.py`` runs the commands whose figures depend on the BLAS or take minutes
     and writes ``benchmarks/results/figures.json``. Update the docs' figures from them
     (``tests/test_docs.py`` fails until they agree). ``nox -s bench -- --engines`` also installs
@@ -180,6 +195,9 @@ def bench(session: nox.Session) -> None:
         args += ["--json", "benchmarks/results/bench.json"]
     _install_groups(session, *groups)
     session.run("python", "benchmarks/bench.py", *args)
+    if "--only-reference" not in args:  # what the judge's worker process costs, its own record
+        isolation = ["--only-isolation", "--json", "benchmarks/results/isolation.json"]
+        session.run("python", "benchmarks/bench.py", *isolation)
     session.run("python", "benchmarks/figures.py")
 
 
