@@ -258,6 +258,11 @@ def test_limbs_from_float64_has_from_float64s_values_and_exponent(
     assert _mantissas(got) == _mantissas(expected)
 
 
+def test_an_empty_dyadic_has_one_limb_of_no_entries() -> None:
+    limbs = exact.limbs_from_dyadic(exact.Dyadic(np.array([], dtype=object), 3))
+    assert (limbs.digits.shape, limbs.exponent) == ((1, 0), 3)
+
+
 @given(
     mantissas=st.lists(st.integers(-(2**300), 2**300), min_size=1, max_size=6),
     exponent=st.integers(-400, 40),
@@ -528,6 +533,26 @@ def test_within_bound_refuses_bad_bounds_and_shapes() -> None:
         exact.within_bound(np.array([1.0, 2.0]), value, np.array([math.nan, 1.0]))
     with pytest.raises(ValueError, match=r"computed must have the exact values' shape \(2,\)"):
         exact.within_bound(np.array([1.0]), value, np.array([0.0, 1.0]))
+    with pytest.raises(
+        ValueError, match=r"^bound must have the exact values' shape \(2,\); got \(1,\)$"
+    ):
+        exact.within_bound(np.array([1.0, 2.0]), value, np.array([0.0]))
+    with pytest.raises(
+        ValueError, match=r"^bound must be >= 0 everywhere \(inf allowed, NaN not\)$"
+    ):
+        exact.within_bound(np.array([1.0, 2.0]), value, np.array([math.nan, 1.0]))
+
+
+def test_within_bound_gives_the_ratio_at_a_bound_of_one_and_inf_where_it_overflows() -> None:
+    # The ratio is the gap over the bound wherever both are finite and the bound is not 0, a
+    # bound of exactly 1 included; a ratio beyond float64 is inf, quietly (no overflow warning,
+    # which the suite's filterwarnings would turn into an error).
+    exact_values = exact.limbs_from_float64(np.array([0.0, 0.0, 1e300]))
+    result = exact.within_bound(
+        np.array([0.5, 1e300, 1e300]), exact_values, np.array([1.0, 1e-300, 0.0])
+    )
+    assert result.within.tolist() == [True, False, True]
+    assert result.ratio.tolist() == [0.5, math.inf, 0.0]
 
 
 # -- compare, signs, mean, magnitude_up ------------------------------------------------------------

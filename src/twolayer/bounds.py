@@ -191,28 +191,21 @@ def _blas_product(a: Left, b: Right) -> Product:
     return a @ b
 
 
-_ACCUMULATED = 2**16  # products this many at most are summed in one ``add.accumulate``
-
-
 def _fixed_order_product(a: Left, b: Right) -> Product:
     """``a @ b`` summed in one fixed order, the same floats on every machine and BLAS.
 
     Entry ``(i, j)`` is ``((a[i, 0] b[0, j] + a[i, 1] b[1, j]) + a[i, 2] b[2, j]) + ...``, left
     to right: each product and each addition a correctly rounded IEEE operation of a numpy ufunc
     (no BLAS, no blocking, no threads, no fused multiply-add), in the same order whatever the
-    machine. ``add.accumulate`` adds sequentially by definition (unlike ``add.reduce`` and
-    ``sum``, whose pairwise blocking is numpy's choice); for large products, a loop over the inner
-    index adds the same terms in the same order without holding them all. The roundings are
-    those of one summation order, which ``_up``'s count (``inner`` products summed: ``inner``
-    roundings on any path) covers.
+    machine: a loop over the inner index adds one outer product at a time (not ``add.reduce``
+    or ``sum``, whose pairwise blocking is numpy's choice). The roundings are those of one
+    summation order, which ``_up``'s count (``inner`` products summed: ``inner`` roundings on any
+    path) covers. Only the frozen suite's writer uses it (49 cases), so its speed matters little.
     """
     rows, inner = a.shape
     cols = b.shape[1]
     if inner == 0:
         return np.zeros((rows, cols))
-    if rows * inner * cols <= _ACCUMULATED:
-        products = a[:, :, np.newaxis] * b[np.newaxis, :, :]
-        return np.array(np.add.accumulate(products, axis=1)[:, -1, :], dtype=np.float64)
     total = np.empty((rows, cols))
     np.multiply.outer(a[:, 0], b[0], out=total)
     term = np.empty_like(total)
