@@ -28,6 +28,7 @@ from twolayer.comparison import (
     shape_in_axes,
     trajectory_shapes,
 )
+from twolayer.floats import float_to_hex
 from twolayer.reference import applies, check_arithmetic, frozen_references
 from twolayer.report import ConformanceReport, Failure
 from twolayer.results import RESULTS_SCHEMA, RESULTS_SCHEMA_VERSION, Results, load_results
@@ -214,9 +215,9 @@ def results_document(
         entry: dict[str, object] = {"id": case.id}
         for name, values in outputs.items():
             if name == "loss":
-                entry[name] = vectors.float_to_hex(float(values))
+                entry[name] = float_to_hex(float(values))
             else:
-                data = [vectors.float_to_hex(v) for v in values.ravel().tolist()]
+                data = [float_to_hex(v) for v in values.ravel().tolist()]
                 entry[name] = {"shape": list(values.shape), "data": data}
         entries.append(entry)
     return {
@@ -389,7 +390,7 @@ def check_results_file(
 def _hex_floats(values: NDArray[np.float64], where: str) -> list[str]:
     if not np.isfinite(values).all():
         raise ValueError(f"{where} is not finite; a results file holds finite floats only")
-    return [vectors.float_to_hex(v) for v in values.ravel().tolist()]
+    return [float_to_hex(v) for v in values.ravel().tolist()]
 
 
 def training_results_document(
