@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 
 from twolayer.calls import Judge, TrainJudge
+from twolayer.cases import CaseInputs
 from twolayer.network import value_and_grad
 from twolayer.reference import applies, case_params
 from twolayer.report import DRAWN, STATE, Failure
 from twolayer.training import sgd_step
 from twolayer.trajectories import TrainingTally, training_rejudge, transition_in_range
 from twolayer.trajectories import judge_training_case as _judge_training_case
-from twolayer.vectors import CaseInputs
 from twolayer.verdicts import Progress, StopDrawingError, Tally, halted, step_rejudge
 from twolayer.verdicts import judge_case as _judge_case
 from twolayer.verdicts import report_progress as _report_progress

@@ -20,6 +20,7 @@ from twolayer.calls import (
     fresh,
     implementation_name,
 )
+from twolayer.cases import CaseInputs, build_cases
 from twolayer.comparison import (
     UnusableResultError,
     expected_shape,
@@ -35,7 +36,6 @@ from twolayer.results import RESULTS_SCHEMA, RESULTS_SCHEMA_VERSION, Results, lo
 from twolayer.shapes import check_relu_grad_at_zero
 from twolayer.snippets import trajectory_results_snippet
 from twolayer.trajectories import TRAINING_CASES, TrainingTally, judge_transitions, training_cases
-from twolayer.vectors import CaseInputs
 from twolayer.verdicts import Tally, judge_read
 
 
@@ -72,7 +72,7 @@ def _documents(suite_document: object, results_document: object) -> tuple[bytes 
 
 def _suite_cases(suite_document: bytes | None) -> tuple[CaseInputs, ...]:
     if suite_document is None:
-        return tuple(vectors.build_cases())
+        return tuple(build_cases())
     return tuple(case.inputs for case in vectors.load_suite(suite_document).cases)
 
 
@@ -204,7 +204,7 @@ def results_document(
     """
     arithmetic = check_arithmetic(arithmetic)
     entries: list[dict[str, object]] = []
-    for case in vectors.build_cases() if cases is None else cases:
+    for case in build_cases() if cases is None else cases:
         if not applies(case, arithmetic):
             continue
         x, y, w1, w2 = (np.array(a, dtype=np.float64) for a in (case.x, case.y, case.w1, case.w2))
