@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterable, Mapping
 import numpy as np
 from numpy.typing import NDArray
 
-from twolayer import vectors
 from twolayer.calls import (
     Judge,
     StepFunction,
@@ -36,6 +35,7 @@ from twolayer.results import RESULTS_SCHEMA, RESULTS_SCHEMA_VERSION, Results, lo
 from twolayer.shapes import check_relu_grad_at_zero
 from twolayer.snippets import trajectory_results_snippet
 from twolayer.trajectories import TRAINING_CASES, TrainingTally, judge_transitions, training_cases
+from twolayer.vector_files import load_suite
 from twolayer.verdicts import Tally, judge_read
 
 
@@ -73,7 +73,7 @@ def _documents(suite_document: object, results_document: object) -> tuple[bytes 
 def _suite_cases(suite_document: bytes | None) -> tuple[CaseInputs, ...]:
     if suite_document is None:
         return tuple(build_cases())
-    return tuple(case.inputs for case in vectors.load_suite(suite_document).cases)
+    return tuple(case.inputs for case in load_suite(suite_document).cases)
 
 
 def _judge_step_results(

@@ -3,7 +3,7 @@
 ``parse_json`` refuses what Python's ``json`` would let through (NaN and Infinity, repeated keys,
 integer literals longer than any float64 needs) and, before parsing, any document larger than
 ``MAX_DOCUMENT_BYTES``; ``json_kind`` names a parsed value's JSON type for the readers' messages.
-``twolayer.vectors`` reads suites with it, ``twolayer.results`` results files.
+``twolayer.vector_files`` reads suites with it, ``twolayer.results`` results files.
 """
 
 import json
@@ -66,7 +66,7 @@ def check_document_size(size: int, what: str) -> None:
 def parse_json(data: bytes, what: str = "vector suite") -> object:
     """Parse strict JSON from an untrusted file: no NaN or Infinity, no repeated keys.
 
-    Used for suites by ``twolayer.vectors`` and for results files by ``twolayer.results``;
+    Used for suites by ``twolayer.vector_files`` and for results files by ``twolayer.results``;
     ``what`` names the kind of file in the messages ("not a twolayer vector suite: ...").
 
     Raises:
