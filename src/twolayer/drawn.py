@@ -6,9 +6,11 @@ the same for drawn trajectories. hypothesis is imported only when cases are draw
 ``import twolayer.conformance``: judging frozen cases and results files needs none of it.
 
 hypothesis derives its derandomized cases from the source text of the function that it is given
-(``judge_one`` in each run): that text, and the names that it calls (``_judge_case``,
-``_report_progress``, ``_judge_training_case``, imported here under those names), must stay as
-they are, or every drawn case, and the figures that the docs quote, change.
+(``judge_one`` in each run): that text, the names that it calls (``_judge_case``,
+``_report_progress``, ``_judge_training_case``, imported here under those names) and its
+signature, whose annotations hypothesis spells with their modules (``CaseInputs.__module__`` is
+``twolayer.vectors``, see ``twolayer.cases``), must stay as they are, or every drawn case, and
+the figures that the docs quote, change.
 """
 
 import math
