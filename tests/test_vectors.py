@@ -587,7 +587,8 @@ def test_files_do_not_depend_on_the_blas_summation_order(
 
 def test_frozen_literal_inputs_are_what_their_comments_say() -> None:
     # Case 26's y and case 27's learning rate were computed by numpy's float64 step when the
-    # cases were made, and are literals since (vectors._CASE_26_Y): check what they stand for.
+    # cases were made, and are literals since (twolayer.cases._CASE_26_Y): check what they
+    # stand for.
     cases = vectors.build_cases()
     residual = cases[25]
     assert "y_pred - y cancels" in residual.comment

@@ -19,9 +19,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from twolayer import isolation
+from twolayer.cases import CaseInputs
 from twolayer.comparison import UnusableResultError, read_outputs, read_trajectory
 from twolayer.report import describe_error, printable
-from twolayer.vectors import CaseInputs
 
 StepFunction = Callable[
     [

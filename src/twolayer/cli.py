@@ -43,6 +43,7 @@ from twolayer.shapes import (
     shown,
     steps_bytes,
 )
+from twolayer.strict_json import MAX_DOCUMENT_BYTES, check_document_size
 from twolayer.training import train
 
 EXIT_OK = 0
@@ -694,8 +695,6 @@ def _read(path: Path, what: str) -> bytes:
     A file's size is checked before it is read; a pipe or a device (``/dev/stdin``, an endless
     stream) is read up to one byte past the limit and no further.
     """
-    from twolayer.vectors import MAX_DOCUMENT_BYTES, check_document_size  # noqa: PLC0415
-
     try:
         with open(path, "rb") as file:
             status = os.fstat(file.fileno())

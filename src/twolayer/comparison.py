@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from twolayer import exact
+from twolayer.cases import CaseInputs
 from twolayer.reference import Reference
 from twolayer.report import (
     OUTPUT_AXES,
@@ -22,7 +23,6 @@ from twolayer.report import (
     describe_error,
     printable,
 )
-from twolayer.vectors import CaseInputs
 
 _F64_UNIT = 2.0**-53
 

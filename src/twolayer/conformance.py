@@ -34,7 +34,6 @@ from collections.abc import Callable, Iterable
 import numpy as np
 from numpy.typing import NDArray
 
-from twolayer import vectors
 from twolayer.calls import (
     Judge,
     StepFunction,
@@ -46,6 +45,7 @@ from twolayer.calls import (
     load_training,
     start_runner,
 )
+from twolayer.cases import CaseInputs, build_cases
 from twolayer.drawn import run_drawn, run_drawn_training
 from twolayer.network import forward
 from twolayer.reference import (
@@ -113,7 +113,6 @@ from twolayer.trajectories import (
     training_cases,
     training_rejudge,
 )
-from twolayer.vectors import CaseInputs
 from twolayer.verdicts import Progress, Tally, judge_case, report_progress, step_rejudge
 
 __all__ = [
@@ -229,7 +228,7 @@ def check_implementation(
     rule = check_relu_grad_at_zero(relu_grad_at_zero)
     examples = check_count("max_examples", max_examples, 0)
     limit = check_timeout(timeout)
-    chosen = vectors.build_cases() if cases is None else cases
+    chosen = build_cases() if cases is None else cases
     references, skipped = frozen_references(chosen, arithmetic, rule)
     if not references and not examples:
         raise ValueError(

@@ -6,9 +6,11 @@ the same for drawn trajectories. hypothesis is imported only when cases are draw
 ``import twolayer.conformance``: judging frozen cases and results files needs none of it.
 
 hypothesis derives its derandomized cases from the source text of the function that it is given
-(``judge_one`` in each run): that text, and the names that it calls (``_judge_case``,
-``_report_progress``, ``_judge_training_case``, imported here under those names), must stay as
-they are, or every drawn case, and the figures that the docs quote, change.
+(``judge_one`` in each run): that text, the names that it calls (``_judge_case``,
+``_report_progress``, ``_judge_training_case``, imported here under those names) and its
+signature, whose annotations hypothesis spells with their modules (``CaseInputs.__module__`` is
+``twolayer.vectors``, see ``twolayer.cases``), must stay as they are, or every drawn case, and
+the figures that the docs quote, change.
 """
 
 import math
@@ -19,13 +21,13 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 
 from twolayer.calls import Judge, TrainJudge
+from twolayer.cases import CaseInputs
 from twolayer.network import value_and_grad
 from twolayer.reference import applies, case_params
 from twolayer.report import DRAWN, STATE, Failure
 from twolayer.training import sgd_step
 from twolayer.trajectories import TrainingTally, training_rejudge, transition_in_range
 from twolayer.trajectories import judge_training_case as _judge_training_case
-from twolayer.vectors import CaseInputs
 from twolayer.verdicts import Progress, StopDrawingError, Tally, halted, step_rejudge
 from twolayer.verdicts import judge_case as _judge_case
 from twolayer.verdicts import report_progress as _report_progress

@@ -14,11 +14,11 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from twolayer import bounds, exact, vectors
+from twolayer import bounds, exact
+from twolayer.cases import CaseInputs, build_cases
 from twolayer.network import backward_values, forward
 from twolayer.report import OUTPUTS
 from twolayer.shapes import Params
-from twolayer.vectors import CaseInputs
 
 _RANGE_MARGIN = 2.0**64  # as twolayer.vectors: values keep this far from a format's limits
 
@@ -197,7 +197,7 @@ def applies(case: CaseInputs, arithmetic: str) -> bool:
 
 @cache
 def suite_by_id() -> Mapping[int, CaseInputs]:
-    return {case.id: case for case in vectors.build_cases()}
+    return {case.id: case for case in build_cases()}
 
 
 def suite_id(case: CaseInputs) -> int | None:
@@ -256,7 +256,7 @@ def frozen_references(
 
 def is_suite_case(case: CaseInputs) -> bool:
     """Whether ``case`` is the frozen suite's case of its id, inputs and all."""
-    known = {known.id: known for known in vectors.build_cases()}.get(case.id)
+    known = {known.id: known for known in build_cases()}.get(case.id)
     if known is None or known.learning_rate != case.learning_rate:
         return False
     names = ("x", "y", "w1", "w2")

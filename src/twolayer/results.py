@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from twolayer.report import OUTPUTS, REQUIRED_OUTPUTS, TRAJECTORY_OUTPUTS
 from twolayer.shapes import frozen
-from twolayer.vectors import json_kind, parse_json
+from twolayer.strict_json import json_kind, parse_json
 
 RESULTS_SCHEMA = "twolayer-results"
 """The name of the results format, the document's ``schema`` field."""

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterable, Mapping
 import numpy as np
 from numpy.typing import NDArray
 
-from twolayer import vectors
 from twolayer.calls import (
     Judge,
     StepFunction,
@@ -20,6 +19,7 @@ from twolayer.calls import (
     fresh,
     implementation_name,
 )
+from twolayer.cases import CaseInputs, build_cases
 from twolayer.comparison import (
     UnusableResultError,
     expected_shape,
@@ -28,13 +28,14 @@ from twolayer.comparison import (
     shape_in_axes,
     trajectory_shapes,
 )
+from twolayer.floats import float_to_hex
 from twolayer.reference import applies, check_arithmetic, frozen_references
 from twolayer.report import ConformanceReport, Failure
 from twolayer.results import RESULTS_SCHEMA, RESULTS_SCHEMA_VERSION, Results, load_results
 from twolayer.shapes import check_relu_grad_at_zero
 from twolayer.snippets import trajectory_results_snippet
 from twolayer.trajectories import TRAINING_CASES, TrainingTally, judge_transitions, training_cases
-from twolayer.vectors import CaseInputs
+from twolayer.vector_files import load_suite
 from twolayer.verdicts import Tally, judge_read
 
 
@@ -71,8 +72,8 @@ def _documents(suite_document: object, results_document: object) -> tuple[bytes 
 
 def _suite_cases(suite_document: bytes | None) -> tuple[CaseInputs, ...]:
     if suite_document is None:
-        return tuple(vectors.build_cases())
-    return tuple(case.inputs for case in vectors.load_suite(suite_document).cases)
+        return tuple(build_cases())
+    return tuple(case.inputs for case in load_suite(suite_document).cases)
 
 
 def _judge_step_results(
@@ -203,7 +204,7 @@ def results_document(
     """
     arithmetic = check_arithmetic(arithmetic)
     entries: list[dict[str, object]] = []
-    for case in vectors.build_cases() if cases is None else cases:
+    for case in build_cases() if cases is None else cases:
         if not applies(case, arithmetic):
             continue
         x, y, w1, w2 = (np.array(a, dtype=np.float64) for a in (case.x, case.y, case.w1, case.w2))
@@ -214,9 +215,9 @@ def results_document(
         entry: dict[str, object] = {"id": case.id}
         for name, values in outputs.items():
             if name == "loss":
-                entry[name] = vectors.float_to_hex(float(values))
+                entry[name] = float_to_hex(float(values))
             else:
-                data = [vectors.float_to_hex(v) for v in values.ravel().tolist()]
+                data = [float_to_hex(v) for v in values.ravel().tolist()]
                 entry[name] = {"shape": list(values.shape), "data": data}
         entries.append(entry)
     return {
@@ -389,7 +390,7 @@ def check_results_file(
 def _hex_floats(values: NDArray[np.float64], where: str) -> list[str]:
     if not np.isfinite(values).all():
         raise ValueError(f"{where} is not finite; a results file holds finite floats only")
-    return [vectors.float_to_hex(v) for v in values.ravel().tolist()]
+    return [float_to_hex(v) for v in values.ravel().tolist()]
 
 
 def training_results_document(

@@ -35,7 +35,7 @@ STEP_AXES: Mapping[str, tuple[str, ...]] = MappingProxyType(
     }
 )
 """The axes of every value of one training step, by name, in the seed's order (``loss`` is a
-scalar: no axes). The one source of the output axes: ``vectors.OUTPUT_AXES`` spells them as
+scalar: no axes). The one source of the output axes: ``vector_files.OUTPUT_AXES`` spells them as
 ``check_array`` takes them (``" ".join(axes)``)."""
 
 # The array types inside the shape annotations: ``NDArray[np.float64]`` spelled out. numpy 2.5

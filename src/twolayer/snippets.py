@@ -12,9 +12,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from twolayer.calls import SPEC, Judge, TrainJudge
+from twolayer.cases import CaseInputs
 from twolayer.reference import is_suite_case
 from twolayer.report import DRAWN, OUTPUTS
-from twolayer.vectors import CaseInputs
 
 _SNIPPET_MAX_ENTRIES = 400  # a case with more is loaded from the suite, not written out
 

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from numpy.typing import NDArray
 
+from twolayer.cases import CaseInputs
 from twolayer.shapes import JUDGE_MAX_DIMS, SEED_DIMS, Dims, Params, X, Y, frozen
-from twolayer.vectors import CaseInputs
 
 __all__ = [
     "Case",

@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from functools import cache
 from typing import NamedTuple, NoReturn
 
-from twolayer import bounds, vectors
+from twolayer import bounds
+from twolayer.cases import CaseInputs, build_cases
 from twolayer.conformance import (
     ConformanceReport,
     StepFunction,
@@ -27,7 +28,6 @@ from twolayer.conformance import (
     format_report,
     training_cases,
 )
-from twolayer.vectors import CaseInputs
 
 # "DOutOne" -> "d_out_one", "Bf16Grid" -> "bf16_grid": a word starts at a capital that follows a
 # small letter or a digit, or at a capital followed by a small letter after another capital.
@@ -95,9 +95,7 @@ def frozen_cases(arithmetic: str = "float64") -> tuple[FrozenCase, ...]:
         ValueError: an unknown ``arithmetic``.
     """
     chosen = _arithmetic(arithmetic)
-    return tuple(
-        FrozenCase(case, chosen) for case in vectors.build_cases() if applies(case, chosen)
-    )
+    return tuple(FrozenCase(case, chosen) for case in build_cases() if applies(case, chosen))
 
 
 @cache

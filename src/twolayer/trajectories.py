@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from twolayer import exact, isolation
 from twolayer.calls import Called, Judge, TrainJudge
+from twolayer.cases import CaseInputs
 from twolayer.comparison import Comparison, judge_outputs
 from twolayer.network import value_and_grad
 from twolayer.reference import (
@@ -29,7 +30,6 @@ from twolayer.report import INPUTS, STATE, STEP, TRAJECTORY_OUTPUTS, Conformance
 from twolayer.shapes import Dims, check_bytes, frozen, trajectory_bytes
 from twolayer.snippets import training_snippet
 from twolayer.training import sgd_step
-from twolayer.vectors import CaseInputs
 from twolayer.verdicts import STOPPED, CaseVerdict, Tally, halt
 
 TRAINING_CASES: tuple[tuple[int, int], ...] = (

@@ -1,56 +1,95 @@
-"""The frozen test-vector suite: named cases, their exact outputs and error bounds, as files.
+"""The frozen test-vector suite computed and written: exact outputs, bounds, and the files.
 
-A suite is one JSON document, modelled on Project Wycheproof, that any language can read: every
-float is a ``float.hex`` string (``"-0x1.8p-3"``), so that a reader gets the exact bits back. Each
-case holds the inputs of one step of the seed's network, every output correctly rounded from the
-exact value, and the rigorous error bounds for float64 and float32 arithmetic. An ``.npz`` twin
-holds the same arrays for numpy readers; ``SHA256SUMS`` holds the files' digests. The cases are
-built from hand-made arrays and fixed seeds, so two builds give the same bytes.
+``build_suite`` takes every case of ``twolayer.cases`` and computes, exactly (``twolayer.exact``),
+its outputs correctly rounded to float64 and its rigorous error bounds for float64 and float32
+arithmetic (``twolayer.bounds``). ``suite_files()`` writes it as files, the same bytes on every
+run and machine: one JSON document, modelled on Project Wycheproof, that any language can read
+(every float a canonical ``float.hex`` string, ``twolayer.floats``), an ``.npz`` twin for numpy
+readers, the JSON Schema, and ``SHA256SUMS`` over them (``twolayer vectors`` writes them).
 
-``suite_files()`` returns every file's name and bytes (``twolayer vectors`` writes them);
-``load_suite`` and ``load_npz`` read them back and reject anything malformed with a ValueError.
+This module also re-exports (``__all__``) the suite's public names that live in the modules of
+the other jobs: ``twolayer.cases`` (``CaseInputs``, ``build_cases``), ``twolayer.floats``,
+``twolayer.vector_files`` (the records, ``load_suite`` and ``load_npz``, which read the files
+back and reject anything malformed with a ValueError) and ``twolayer.strict_json``.
 """
 
-import contextlib
 import hashlib
 import importlib.resources
 import io
 import json
 import math
-import re
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from functools import cache
 from types import MappingProxyType
-from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
 from twolayer import bounds, exact
-from twolayer.shapes import (
-    RELU_GRAD_AT_ZERO_CHOICES,
-    SEED_DIMS,
-    STEP_AXES,
-    W1,
-    W2,
-    Dims,
-    Hidden,
-    Params,
-    Sizes,
-    X,
-    Y,
-    check_array,
-    check_relu_grad_at_zero,
-    frozen,
-    shown,
+from twolayer.cases import CaseInputs, Inputs, build_cases
+from twolayer.floats import (
+    HEX_PATTERN,
+    float_from_hex,
+    float_to_hex,
+    floats_from_hex,
+    floats_to_hex,
+)
+from twolayer.shapes import Params, frozen
+from twolayer.strict_json import MAX_DOCUMENT_BYTES, check_document_size, json_kind, parse_json
+from twolayer.vector_files import (
+    INPUT_AXES,
+    OUTPUT_AXES,
+    OUTPUT_NAMES,
+    SCHEMA,
+    SCHEMA_VERSION,
+    StepOutputs,
+    Suite,
+    VectorCase,
+    load_npz,
+    load_suite,
 )
 
-SCHEMA = "twolayer-vectors"
-"""The name of the suite's format, the document's ``schema`` field."""
-
-SCHEMA_VERSION = 1
-"""The format's version, the document's ``schema_version``; a reader refuses any other."""
+__all__ = [
+    "ALGORITHM",
+    "HEADER",
+    "HEX_PATTERN",
+    "INPUT_AXES",
+    "MANIFEST_FILE",
+    "MAX_DOCUMENT_BYTES",
+    "NOTES",
+    "NPZ_FILE",
+    "OUTPUT_AXES",
+    "OUTPUT_NAMES",
+    "SCHEMA",
+    "SCHEMA_FILE",
+    "SCHEMA_VERSION",
+    "SUITE_FILE",
+    "CaseInputs",
+    "Inputs",
+    "StepOutputs",
+    "Suite",
+    "VectorCase",
+    "build_cases",
+    "build_suite",
+    "check_document_size",
+    "check_manifest",
+    "compute_case",
+    "float_from_hex",
+    "float_to_hex",
+    "floats_from_hex",
+    "floats_to_hex",
+    "json_kind",
+    "load_npz",
+    "load_suite",
+    "manifest",
+    "npz_arrays",
+    "npz_bytes",
+    "parse_json",
+    "schema_json",
+    "suite_files",
+    "suite_json",
+]
 
 ALGORITHM = "two-layer ReLU network, summed squared error, one step of gradient descent"
 """What every case computes: the seed notebook's cells 8-17, once."""
@@ -59,25 +98,6 @@ SUITE_FILE = "twolayer_vectors.json"
 NPZ_FILE = "twolayer_vectors.npz"
 SCHEMA_FILE = "vectors.schema.json"
 MANIFEST_FILE = "SHA256SUMS"
-
-OUTPUT_NAMES = (
-    "h",
-    "h_relu",
-    "y_pred",
-    "loss",
-    "grad_y_pred",
-    "grad_h",
-    "grad_w1",
-    "grad_w2",
-    "w1_next",
-    "w2_next",
-)
-"""The outputs of a case, in the order of the math."""
-
-INPUT_AXES = {"x": "batch d_in", "y": "batch d_out", "w1": "d_in hidden", "w2": "hidden d_out"}
-OUTPUT_AXES = {name: " ".join(STEP_AXES[name]) for name in OUTPUT_NAMES if STEP_AXES[name]}
-"""The axes of every array output (``loss`` is a scalar), in ``OUTPUT_NAMES``' order, spelled as
-``check_array`` takes them: ``shapes.STEP_AXES``, the one source, joined by spaces."""
 
 NOTES: Mapping[str, str] = MappingProxyType(
     {
@@ -140,513 +160,6 @@ HEADER = (
     "Case ids are stable: a new case is appended with a new id, and no id is ever reused.",
 )
 """The document's ``header``: what the file holds and how to read it."""
-
-# An exact float.hex string: sign, 0x1 (normal) or 0x0 (zero, subnormal), hex digits without
-# trailing zeros, a binary exponent. Only the canonical form that ``float_to_hex`` writes is read
-# back, so that every float has exactly one spelling and a file's bytes are stable.
-HEX_PATTERN = "^-?0x[01](\\.[0-9a-f]{0,12}[1-9a-f])?p[+-][0-9]{1,4}$"
-_HEX_MAX_LENGTH = 24  # '-0x1.fffffffffffffp-1022' is the longest canonical spelling
-
-_BF16_BITS = 8  # bfloat16 keeps 8 significant bits (7 stored, 1 implicit)
-
-
-# -- the cases -----------------------------------------------------------------------------------
-
-
-class CaseInputs(NamedTuple):
-    """The inputs of one case: its ``id``, ``comment``, ``flags``, the tie convention and data.
-
-    ``x (batch, d_in)``, ``y (batch, d_out)``, ``w1 (d_in, hidden)``, ``w2 (hidden, d_out)``,
-    read-only float64 arrays, and ``learning_rate``, a float >= 0.
-    """
-
-    id: int
-    comment: str
-    flags: tuple[str, ...]
-    relu_grad_at_zero: float
-    x: X
-    y: Y
-    w1: W1
-    w2: W2
-    learning_rate: float
-
-
-class StepOutputs(NamedTuple):
-    """Every output of one step (or a bound on each), in the order of the math.
-
-    ``h, h_relu, grad_h (batch, hidden)``, ``y_pred, grad_y_pred (batch, d_out)``,
-    ``grad_w1, w1_next (d_in, hidden)``, ``grad_w2, w2_next (hidden, d_out)``; ``loss`` a float.
-    """
-
-    h: Hidden
-    h_relu: Hidden
-    y_pred: Y
-    loss: float
-    grad_y_pred: Y
-    grad_h: Hidden
-    grad_w1: W1
-    grad_w2: W2
-    w1_next: W1
-    w2_next: W2
-
-
-class VectorCase(NamedTuple):
-    """One case of the suite: its inputs, the exact outputs rounded to float64, and bounds.
-
-    ``bounds_float32`` is None unless ``x, y, w1, w2`` are float32 numbers (see ``HEADER``).
-    """
-
-    inputs: CaseInputs
-    expected: StepOutputs
-    bounds_float64: StepOutputs
-    bounds_float32: StepOutputs | None
-
-
-class Suite(NamedTuple):
-    """A parsed suite document: its format, ``header``, ``notes`` (flag -> meaning), ``cases``."""
-
-    schema: str
-    schema_version: int
-    algorithm: str
-    header: tuple[str, ...]
-    notes: Mapping[str, str]
-    cases: tuple[VectorCase, ...]
-
-
-class _Draft(NamedTuple):
-    """A case before it has an id: what each builder below returns."""
-
-    comment: str
-    flags: tuple[str, ...]
-    x: NDArray[np.float64]
-    y: NDArray[np.float64]
-    w1: NDArray[np.float64]
-    w2: NDArray[np.float64]
-    learning_rate: float
-    relu_grad_at_zero: float = 1.0
-
-
-Inputs = tuple[X, Y, W1, W2]  # x, y, w1, w2 of one case
-
-
-def _normal(seed: int, dims: Dims) -> Inputs:
-    """Draw ``x, y, w1, w2`` standard normal from ``default_rng(seed)``, as ``twolayer train``."""
-    rng = np.random.default_rng(seed)
-    return (
-        rng.standard_normal((dims.batch, dims.d_in)),
-        rng.standard_normal((dims.batch, dims.d_out)),
-        rng.standard_normal((dims.d_in, dims.hidden)),
-        rng.standard_normal((dims.hidden, dims.d_out)),
-    )
-
-
-def _float32(values: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Round to the nearest float32, held as float64: the inputs of a float32 implementation."""
-    return values.astype(np.float32).astype(np.float64)
-
-
-def _normal_float32(seed: int, dims: Dims) -> Inputs:
-    x, y, w1, w2 = _normal(seed, dims)
-    return _float32(x), _float32(y), _float32(w1), _float32(w2)
-
-
-def _spread(rng: np.random.Generator, shape: tuple[int, int], scale: float) -> NDArray[np.float64]:
-    """Draw ``scale * s * m`` with a random sign ``s`` and ``m`` uniform in [0.5, 2].
-
-    Unlike the normal, this keeps every magnitude within a factor 2 of ``scale``, so that no
-    product of a few of them underflows or overflows float64 near 1e-100 or 1e100.
-    """
-    signs = rng.choice(np.array([-1.0, 1.0]), size=shape)
-    return scale * signs * rng.uniform(0.5, 2.0, size=shape)
-
-
-def _integers(
-    rng: np.random.Generator, shape: tuple[int, int], low: int, high: int
-) -> NDArray[np.float64]:
-    """Draw integers in ``[low, high]`` as float64."""
-    return rng.integers(low, high, size=shape, endpoint=True).astype(np.float64)
-
-
-def _bf16(rng: np.random.Generator, shape: tuple[int, int]) -> NDArray[np.float64]:
-    """Draw ``k * 2**e``, ``|k| < 2**8``, ``e`` in [-14, -4]: at most 8 significant bits."""
-    units = _integers(rng, shape, 1 - 2**_BF16_BITS, 2**_BF16_BITS - 1)
-    return np.ldexp(units, rng.integers(-14, -4, size=shape, endpoint=True))
-
-
-def _round_to_bits(values: NDArray[np.float64], bits: int) -> NDArray[np.float64]:
-    """Round to ``bits`` significant bits, to nearest, ties to even (normal numbers only)."""
-    mantissas, exponents = np.frexp(values)  # values = mantissas * 2**exponents, 0.5 <= |m| < 1
-    rounded: NDArray[np.float64] = np.ldexp(np.round(np.ldexp(mantissas, bits)), exponents - bits)
-    return rounded
-
-
-def _random(seed: int, dims: Dims, learning_rate: float, *flags: str) -> _Draft:
-    size = ", ".join(map(str, dims))
-    comment = f"standard normal, dims ({size}), learning rate {learning_rate}"
-    return _Draft(comment, flags, *_normal(seed, dims), learning_rate)
-
-
-def _seed_dims() -> _Draft:
-    return _Draft(
-        "the seed's dims and learning rate, standard normal from default_rng(0), as "
-        "`twolayer train` draws them (x, y, then w1, w2)",
-        ("SeedDims",),
-        *_normal(0, SEED_DIMS),
-        1e-6,
-    )
-
-
-def _each_convention(draft: _Draft) -> tuple[_Draft, ...]:
-    """The same inputs once per ReLU tie convention: 0, 0.5 and 1."""
-    return tuple(
-        draft._replace(comment=f"{draft.comment}; relu'(0) = {rule}", relu_grad_at_zero=rule)
-        for rule in RELU_GRAD_AT_ZERO_CHOICES
-    )
-
-
-def _ties_by_hand() -> tuple[_Draft, ...]:
-    # h[0, 0] = 1*2 + 2*(-1) = 0 exactly, and grad_h_relu[0, 0] = -14: the convention matters.
-    return _each_convention(
-        _Draft(
-            "by hand: h[0, 0] == 0 with grad_h_relu[0, 0] == -14",
-            ("ReluTieAtZero", "DOutOne", "ExactInFloat64"),
-            np.array([[1.0, 2.0], [3.0, -1.0]]),
-            np.array([[1.0], [0.5]]),
-            np.array([[2.0, 1.0], [-1.0, 1.0]]),
-            np.array([[1.0], [-2.0]]),
-            0.125,
-        )
-    )
-
-
-def _ties_on_grid() -> tuple[_Draft, ...]:
-    rng = np.random.default_rng(17)
-    x = _integers(rng, (8, 4), -2, 2) / 4
-    w1 = _integers(rng, (4, 6), -2, 2) / 4
-    w1[:, 2] = 0.0  # a whole column of ties, beside those that the small integers make
-    return _each_convention(
-        _Draft(
-            "x and w1 multiples of 1/4 in [-1/2, 1/2]: many exact zeros of h",
-            ("ReluTieAtZero",),
-            x,
-            _float32(rng.standard_normal((8, 3))),
-            w1,
-            _float32(rng.standard_normal((6, 3))),
-            0.01,
-        )
-    )
-
-
-def _ties_from_zero_x() -> tuple[_Draft, ...]:
-    x, y, w1, w2 = _normal_float32(23, Dims(3, 2, 4, 2))
-    return _each_convention(
-        _Draft(
-            "x == 0, so h == 0 everywhere and grad_w1 == 0",
-            ("ReluTieAtZero",),
-            np.zeros_like(x),
-            y,
-            w1,
-            w2,
-            0.01,
-        )
-    )
-
-
-def _dead_units() -> tuple[_Draft, ...]:
-    x, y, w1, w2 = _normal_float32(29, Dims(5, 4, 3, 2))
-    all_dead = _Draft(
-        "every unit dead: x > 0 and w1 < 0, so h < 0 everywhere and only y reaches the loss",
-        ("DeadUnits",),
-        np.abs(x),
-        y,
-        -np.abs(w1),
-        w2,
-        0.01,
-    )
-    _, y, w1, w2 = _normal_float32(31, Dims(5, 4, 5, 2))
-    w1[:, [0, 3]] = -np.abs(w1[:, [0, 3]])
-    some_dead = _Draft(
-        "units 0 and 3 dead (x > 0, their w1 columns < 0), the others live",
-        ("DeadUnits",),
-        np.abs(x),
-        y,
-        w1,
-        w2,
-        0.01,
-    )
-    return all_dead, some_dead
-
-
-# Case 26's y and case 27's learning rate were computed by numpy's float64 step (its BLAS) when
-# the cases were made; their bits are frozen here, since another BLAS or CPU sums in another order
-# and would give other inputs. ``tests/test_vectors.py`` checks that they are still what their
-# comments say: a float64 y_pred within the float64 bound of the exact one, and a learning rate
-# whose update cancels.
-_CASE_26_Y = (
-    ("-0x1.29f7235d8af9cp-2", "-0x1.ed0e1032fe001p-6"),
-    ("0x1.d0a5c4e03d0c6p+1", "-0x1.336e9c45c3d08p+2"),
-    ("-0x1.8b79edf0fabf6p+0", "-0x1.21c9d306adc43p-2"),
-    ("0x1.03d5002208bb9p+1", "-0x1.758f2b0f14ae5p+0"),
-)
-_CASE_27_LEARNING_RATE = "0x1.17c6c65dcce6ep+3"  # |w2[0, 0] / grad_w2[0, 0]| in numpy's float64
-
-
-def _cancellation() -> tuple[_Draft, ...]:
-    big = 2.0**53  # the spacing of float64 there is 2: big + 1 rounds back to big
-    _, y, _, w2 = _normal_float32(37, Dims(2, 3, 2, 2))
-    in_h = _Draft(
-        "h cancels: x @ w1 sums 2**53 w, w and -2**53 w, so h is small while its terms are not",
-        ("Cancellation",),
-        np.array([[big, 1.0, -big], [3.0, big, -big]]),
-        y,
-        np.array([[1.0, 0.5], [1.0, 0.5], [1.0, 0.5]]),
-        w2,
-        2.0**-60,
-    )
-    x, _, w1, w2 = _normal(41, Dims(4, 3, 5, 2))
-    in_residual = _Draft(
-        "y_pred - y cancels: y is numpy's float64 y_pred, so the exact residual is its rounding "
-        "error alone",
-        ("Cancellation",),
-        x,
-        np.array([[float.fromhex(text) for text in row] for row in _CASE_26_Y]),
-        w1,
-        w2,
-        0.01,
-    )
-    x, y, w1, w2 = _normal_float32(43, Dims(3, 2, 2, 1))
-    in_update = _Draft(
-        "the update cancels: learning_rate * grad_w2[0, 0] is within rounding of w2[0, 0]",
-        ("Cancellation", "DOutOne"),
-        x,
-        y,
-        w1,
-        w2,
-        float.fromhex(_CASE_27_LEARNING_RATE),
-    )
-    return in_h, in_residual, in_update
-
-
-def _magnitudes() -> tuple[_Draft, ...]:
-    rng = np.random.default_rng(47)
-    large_x = _Draft(
-        "x near 1e100, w1 and w2 near 1e-50, learning rate 1e-100: h near 1e50, y_pred near 1",
-        ("LargeMagnitude",),
-        _spread(rng, (4, 3), 1e100),
-        _spread(rng, (4, 2), 1.0),
-        _spread(rng, (3, 5), 1e-50),
-        _spread(rng, (5, 2), 1e-50),
-        1e-100,
-    )
-    large_y = _Draft(
-        "w1 and w2 near 1e50, y near 1e100, learning rate 1e-100: the loss near 1e200",
-        ("LargeMagnitude",),
-        _spread(rng, (4, 3), 1.0),
-        _spread(rng, (4, 2), 1e100),
-        _spread(rng, (3, 5), 1e50),
-        _spread(rng, (5, 2), 1e50),
-        1e-100,
-    )
-    small_x = _Draft(
-        "x and y near 1e-100, learning rate 1e199: the loss near 1e-200",
-        ("SmallMagnitude",),
-        _spread(rng, (4, 3), 1e-100),
-        _spread(rng, (4, 2), 1e-100),
-        _spread(rng, (3, 5), 1.0),
-        _spread(rng, (5, 2), 1.0),
-        1e199,
-    )
-    small_w = _Draft(
-        "x and w1 near 1e-50, y near 1e-100, learning rate 1e100",
-        ("SmallMagnitude",),
-        _spread(rng, (4, 3), 1e-50),
-        _spread(rng, (4, 2), 1e-100),
-        _spread(rng, (3, 5), 1e-50),
-        _spread(rng, (5, 2), 1.0),
-        1e100,
-    )
-    return large_x, large_y, small_x, small_w
-
-
-def _grids() -> tuple[_Draft, ...]:
-    float32 = tuple(
-        _Draft(
-            f"standard normal rounded to float32, dims {tuple(dims)}",
-            ("Float32Grid",),
-            *_normal_float32(seed, dims),
-            float(np.float32(1e-3)),
-        )
-        for seed, dims in ((53, Dims(6, 5, 4, 3)), (59, Dims(8, 16, 8, 4)))
-    )
-    bf16 = []
-    for seed, dims in ((61, Dims(6, 5, 4, 3)), (67, Dims(8, 16, 8, 4))):
-        rng = np.random.default_rng(seed)
-        bf16.append(
-            _Draft(
-                f"k * 2**e with |k| < 256 and e in [-14, -4], dims {tuple(dims)}",
-                ("Bf16Grid", "Float32Grid"),
-                _bf16(rng, (dims.batch, dims.d_in)),
-                _bf16(rng, (dims.batch, dims.d_out)),
-                _bf16(rng, (dims.d_in, dims.hidden)),
-                _bf16(rng, (dims.hidden, dims.d_out)),
-                2.0**-7,
-            )
-        )
-    return (*float32, *bf16)
-
-
-def _exact_cases() -> tuple[_Draft, ...]:
-    rng = np.random.default_rng(71)
-    # x > 0 and w1 > 0 keep h > 0: no ties, so the outputs hold under every convention.
-    x = _integers(rng, (4, 3), 1, 3)
-    w1 = _integers(rng, (3, 3), 1, 3)
-    w2 = _integers(rng, (3, 2), -3, 3)
-    integers = _Draft(
-        "small integers, learning rate 2**-6: every float64 operation is exact",
-        ("ExactInFloat64",),
-        x,
-        _integers(rng, (4, 2), -20, 20),
-        w1,
-        w2,
-        2.0**-6,
-    )
-    zero_loss = _Draft(
-        "y == x @ w1 @ w2 exactly (small integers): loss 0, every gradient 0",
-        ("ZeroLoss", "ExactInFloat64"),
-        x,
-        x @ w1 @ w2,
-        w1,
-        w2,
-        0.5,
-    )
-    return integers, zero_loss
-
-
-def _negative_zero() -> _Draft:
-    x, y, w1, w2 = _normal(73, Dims(3, 4, 3, 2))
-    x[0, 1] = x[2, 3] = w1[1, 0] = y[1, 1] = -0.0
-    return _Draft("-0.0 among the inputs of x, w1 and y", ("NegativeZero",), x, y, w1, w2, 0.01)
-
-
-def _awkward_sizes() -> tuple[_Draft, ...]:
-    """Realistic sizes whose every axis has a tail: primes, and one off a multiple of 8.
-
-    Between them the axes hold 3, 5, 7, 9, 11, 15, 17, 31, 33, 63, 65, 97, 127, 129, 257, 1001
-    and 1025. The float64 case is larger than the seed's dims on every axis; the others are on
-    float32's grid (two on bfloat16's), with learning rates of that grid, so that float32, tf32
-    and bf16 implementations are judged at these sizes too.
-    """
-    flags = ("AwkwardSizes",)
-    float64 = _random(79, Dims(65, 1001, 127, 11), 1e-6, *flags, "LargerThanSeedDims")
-    drafts = [float64._replace(comment=f"{float64.comment}, larger than the seed's dims")]
-    for seed, dims, learning_rate in (
-        (83, Dims(63, 1025, 97, 9), 2.0**-20),
-        (89, Dims(129, 15, 33, 7), 2.0**-10),
-    ):
-        x, y, w1, w2 = (_round_to_bits(a, _BF16_BITS) for a in _normal(seed, dims))
-        drafts.append(
-            _Draft(
-                f"standard normal rounded to bfloat16 (8 significant bits), dims {tuple(dims)}, "
-                f"learning rate 2**{int(math.log2(learning_rate))}",
-                (*flags, "Bf16Grid", "Float32Grid"),
-                x,
-                y,
-                w1,
-                w2,
-                learning_rate,
-            )
-        )
-    for seed, dims, rate in ((97, Dims(33, 129, 63, 17), 1e-4), (101, Dims(3, 257, 31, 5), 1e-3)):
-        drafts.append(
-            _Draft(
-                f"standard normal rounded to float32, dims {tuple(dims)}, learning rate {rate} "
-                "rounded to float32",
-                (*flags, "Float32Grid"),
-                *_normal_float32(seed, dims),
-                float(np.float32(rate)),
-            )
-        )
-    return tuple(drafts)
-
-
-def _negative_zero_tie() -> tuple[_Draft, ...]:
-    # h = 1 * -0.0 = -0.0 in float arithmetic, exactly 0; grad_h_relu = 2 * (0 - 1) * 1 = -2.
-    return _each_convention(
-        _Draft(
-            "x = [[1]], w1 = [[-0.0]]: h == 0, computed -0.0, with grad_h_relu == -2",
-            (
-                "NegativeZeroTie",
-                "ReluTieAtZero",
-                "NegativeZero",
-                "SingleSample",
-                "HiddenOne",
-                "DOutOne",
-                "ExactInFloat64",
-            ),
-            np.array([[1.0]]),
-            np.array([[1.0]]),
-            np.array([[-0.0]]),
-            np.array([[1.0]]),
-            0.25,
-        )
-    )
-
-
-def _drafts() -> tuple[_Draft, ...]:
-    """Every case, in id order. Append only: an id, once written, never changes meaning."""
-    return (
-        _seed_dims(),
-        _random(2, Dims(2, 3, 4, 2), 0.01),
-        _random(3, Dims(8, 6, 5, 3), 1e-3),
-        _random(4, Dims(16, 32, 16, 8), 1e-4),
-        _random(5, Dims(32, 64, 32, 4), 1e-5),
-        _random(6, Dims(3, 4, 2, 16), 0.01),
-        _random(7, Dims(5, 1, 3, 2), 0.01),
-        _random(8, Dims(1, 4, 3, 2), 0.01, "SingleSample"),
-        _random(9, Dims(1, 1, 1, 1), 0.1, "SingleSample", "HiddenOne", "DOutOne"),
-        _random(10, Dims(4, 3, 1, 2), 0.01, "HiddenOne"),
-        _random(11, Dims(7, 5, 1, 3), 0.01, "HiddenOne"),
-        _random(12, Dims(4, 3, 5, 1), 0.01, "DOutOne"),
-        _random(13, Dims(6, 2, 3, 1), 0.01, "DOutOne"),
-        *_ties_by_hand(),
-        *_ties_on_grid(),
-        *_ties_from_zero_x(),
-        *_dead_units(),
-        *_cancellation(),
-        *_magnitudes(),
-        *_grids(),
-        _random(14, Dims(4, 3, 5, 2), 0.0, "ZeroLearningRate"),
-        _random(15, Dims(8, 16, 8, 4), 0.0, "ZeroLearningRate"),
-        *_exact_cases(),
-        _negative_zero(),
-        _random(16, Dims(4, 3, 5, 2), 1.0),
-        *_awkward_sizes(),
-        *_negative_zero_tie(),
-    )
-
-
-@cache
-def build_cases() -> tuple[CaseInputs, ...]:
-    """Return the inputs of every case, ids from 1, cheaply (no exact arithmetic).
-
-    Returns:
-        One ``CaseInputs`` per case, in id order, with read-only arrays ``x (batch, d_in)``,
-        ``y (batch, d_out)``, ``w1 (d_in, hidden)``, ``w2 (hidden, d_out)``.
-    """
-    return tuple(
-        CaseInputs(
-            id=number,
-            comment=draft.comment,
-            flags=draft.flags,
-            relu_grad_at_zero=draft.relu_grad_at_zero,
-            x=frozen(np.array(draft.x, dtype=np.float64)),
-            y=frozen(np.array(draft.y, dtype=np.float64)),
-            w1=frozen(np.array(draft.w1, dtype=np.float64)),
-            w2=frozen(np.array(draft.w2, dtype=np.float64)),
-            learning_rate=float(draft.learning_rate),
-        )
-        for number, draft in enumerate(_drafts(), start=1)
-    )
 
 
 # -- the outputs: exact values and bounds --------------------------------------------------------
@@ -735,31 +248,6 @@ def build_suite() -> Suite:
 
 
 # -- writing ---------------------------------------------------------------------------------------
-
-
-def floats_to_hex(values: list[float]) -> list[str]:
-    """Spell each float as ``float_to_hex`` does (finite values only: not checked here).
-
-    One call for a whole array, e.g. ``floats_to_hex(array.ravel().tolist())``: the per-value
-    work stays inside this loop, so that run-time type checking (one check per call) does not
-    multiply by the 100,000 values of the seed's case.
-    """
-    spelled = []
-    for value in values:
-        mantissa, exponent = float.hex(value).split("p")
-        spelled.append(f"{mantissa.rstrip('0').rstrip('.')}p{exponent}")
-    return spelled
-
-
-def float_to_hex(value: float) -> str:
-    """Spell a finite float exactly, as ``float.hex`` does but without trailing zeros.
-
-    >>> float_to_hex(-0.1875), float_to_hex(1.0), float_to_hex(-0.0), float_to_hex(5e-324)
-    ('-0x1.8p-3', '0x1p+0', '-0x0p+0', '0x0.0000000000001p-1022')
-    """
-    if not math.isfinite(value):
-        raise ValueError(f"only finite floats are written; got {value!r}")
-    return floats_to_hex([value])[0]
 
 
 def _json_array(array: NDArray[np.float64]) -> dict[str, object]:
@@ -900,406 +388,3 @@ def suite_files() -> dict[str, bytes]:
         SCHEMA_FILE: schema_json(),
     }
     return {**files, MANIFEST_FILE: manifest(files)}
-
-
-# -- reading -------------------------------------------------------------------------------------
-
-_MAX_AXIS = 2**31  # far beyond any real case; keeps a hostile shape's product small to check
-
-MAX_DOCUMENT_BYTES = 2**27
-"""The largest JSON document (suite or results) that the readers parse: 128 MiB.
-
-Checked before parsing: Python's JSON parser holds about ten times a document's size, so a
-hostile file could otherwise take gigabytes before it is refused. The frozen suite's JSON is
-about 55 MB, and the oracle's own results for it (steps and trajectories) about 45 MB."""
-
-
-def json_kind(value: object) -> str:
-    """Name the JSON type of a parsed value, for messages."""
-    names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
-    return names.get(type(value), "number")
-
-
-def _fields(value: object, path: str, keys: Sequence[str]) -> dict[str, object]:
-    """Return the JSON object ``value`` if it has exactly ``keys``; else raise."""
-    if not isinstance(value, dict):
-        raise ValueError(f"{path} must be a JSON object; got {json_kind(value)}")
-    missing = [key for key in keys if key not in value]
-    if missing:
-        raise ValueError(f"{path} lacks {', '.join(map(repr, missing))}")
-    unknown = sorted(set(value) - set(keys))
-    if unknown:
-        raise ValueError(f"{path} has unknown field(s) {', '.join(map(repr, unknown))}")
-    return {key: value[key] for key in keys}
-
-
-def _integer(value: object, path: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{path} must be an integer >= {minimum}; got {value!r:.40}")
-    return value
-
-
-def _string(value: object, path: str) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"{path} must be a string; got {json_kind(value)}")
-    return value
-
-
-def _strings(value: object, path: str) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        raise ValueError(f"{path} must be an array of strings; got {json_kind(value)}")
-    return tuple(_string(item, f"{path}[{index}]") for index, item in enumerate(value))
-
-
-def float_from_hex(text: object, path: str = "value") -> float:
-    """Read a float written by ``float_to_hex``; raise ValueError on anything else.
-
-    Only the canonical spelling is read (``'0x1p+0'``, not ``'0x1.0p+0'`` or ``'1.0'``), and
-    never NaN or infinity, so that every float in a file has one spelling and exact bits.
-
-    >>> float_from_hex("-0x1.8p-3")
-    -0.1875
-    """
-    if not isinstance(text, str):
-        raise ValueError(
-            f"{path} must be a float.hex string such as '-0x1.8p-3'; got {json_kind(text)}"
-        )
-    shown = text[:_HEX_MAX_LENGTH] + ("..." if len(text) > _HEX_MAX_LENGTH else "")
-    if len(text) > _HEX_MAX_LENGTH or not re.fullmatch(HEX_PATTERN, text):
-        raise ValueError(
-            f"{path} must be a finite float in canonical float.hex form such as '-0x1.8p-3'; "
-            f"got {shown!r}"
-        )
-    try:
-        value = float.fromhex(text)
-    except OverflowError:
-        raise ValueError(f"{path} overflows float64: {shown!r}") from None
-    if floats_to_hex([value])[0] != text:
-        raise ValueError(
-            f"{path} is not a float64 in canonical float.hex form: {shown!r} reads back as "
-            f"{float_to_hex(value)!r}"
-        )
-    return value
-
-
-def _array(value: object, path: str) -> NDArray[np.float64]:
-    fields = _fields(value, path, ("shape", "data"))
-    shape, data = fields["shape"], fields["data"]
-    if not isinstance(shape, list) or len(shape) != 2:
-        raise ValueError(f"{path}.shape must be [rows, columns]; got {shape!r:.40}")
-    rows, columns = (_integer(size, f"{path}.shape[{i}]", 1) for i, size in enumerate(shape))
-    if rows > _MAX_AXIS or columns > _MAX_AXIS:
-        raise ValueError(f"{path}.shape {shape} is too large")
-    if not isinstance(data, list) or len(data) != rows * columns:
-        count = len(data) if isinstance(data, list) else json_kind(data)
-        raise ValueError(
-            f"{path}.data must hold rows * columns = {rows * columns} floats for shape "
-            f"[{rows}, {columns}]; got {count}"
-        )
-    flat = floats_from_hex(data, f"{path}.data")
-    return frozen(np.array(flat, dtype=np.float64).reshape(rows, columns))
-
-
-def floats_from_hex(texts: list[object], path: str = "values") -> list[float]:
-    """Read every string with ``float_from_hex``'s rules, in one call (see ``floats_to_hex``).
-
-    A text is read if it is the canonical spelling of the finite float that it reads as; the
-    first one that is not goes to ``float_from_hex`` for the message that says why.
-    """
-    values = []
-    for index, text in enumerate(texts):
-        value = math.nan
-        if isinstance(text, str) and len(text) <= _HEX_MAX_LENGTH:
-            with contextlib.suppress(ValueError, OverflowError):
-                value = float.fromhex(text)
-        if math.isfinite(value):
-            mantissa, exponent = float.hex(value).split("p")
-            if f"{mantissa.rstrip('0').rstrip('.')}p{exponent}" == text:
-                values.append(value)
-                continue
-        float_from_hex(text, f"{path}[{index}]")  # raises, saying why
-        raise ValueError(f"{path}[{index}] is not a float in canonical float.hex form")
-    return values
-
-
-def _checked(name: str, array: NDArray[np.float64], axes: str, sizes: Sizes, path: str) -> None:
-    """Check ``array`` against the axis sizes of the case so far, naming the case's path."""
-    try:
-        check_array(name, array, axes, sizes)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{path}: {error}") from None
-
-
-def _outputs(value: object, path: str, sizes: Sizes, *, bound: bool) -> StepOutputs:
-    fields = _fields(value, path, OUTPUT_NAMES)
-    loss = float_from_hex(fields["loss"], f"{path}.loss")
-    arrays: dict[str, NDArray[np.float64]] = {}
-    for name, axes in OUTPUT_AXES.items():
-        arrays[name] = _array(fields[name], f"{path}.{name}")
-        _checked(name, arrays[name], axes, sizes, path)
-    if math.copysign(1.0, loss) < 0:
-        raise ValueError(f"{path}.loss must be >= 0 (and not -0.0); got {float_to_hex(loss)!r}")
-    if bound:
-        negative = [name for name, array in arrays.items() if np.signbit(array).any()]
-        if negative:
-            raise ValueError(f"{path}: a bound must be >= 0 (and not -0.0); {negative[0]} is not")
-    return StepOutputs(loss=loss, **arrays)
-
-
-def _relu_grad_at_zero(value: object, path: str) -> float:
-    try:
-        return check_relu_grad_at_zero(value, path)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{path} must be 0, 0.5 or 1; got {json_kind(value)} {shown(value)}"
-        ) from None
-
-
-def _case(value: object, path: str, notes: Mapping[str, str]) -> VectorCase:
-    keys = ("id", "comment", "flags", "relu_grad_at_zero", "dims", "inputs", "expected", "bounds")
-    fields = _fields(value, path, keys)
-    case_id = _integer(fields["id"], f"{path}.id", 1)
-    path = f"{path} (id {case_id})"
-    flags = _strings(fields["flags"], f"{path}.flags")
-    unknown = [flag for flag in flags if flag not in notes]
-    if unknown:
-        raise ValueError(f"{path}.flags: {', '.join(unknown)} not documented in notes")
-    raw = _fields(fields["inputs"], f"{path}.inputs", (*INPUT_AXES, "learning_rate"))
-    sizes: Sizes = {}
-    arrays: dict[str, NDArray[np.float64]] = {}
-    for name, axes in INPUT_AXES.items():
-        arrays[name] = _array(raw[name], f"{path}.inputs.{name}")
-        _checked(name, arrays[name], axes, sizes, f"{path}.inputs")
-    dims = _fields(fields["dims"], f"{path}.dims", ("batch", "d_in", "hidden", "d_out"))
-    found = {axis: size for axis, (size, _) in sizes.items()}
-    if dims != found:
-        raise ValueError(f"{path}.dims is {dims} but the inputs' shapes give {found}")
-    learning_rate = float_from_hex(raw["learning_rate"], f"{path}.inputs.learning_rate")
-    if math.copysign(1.0, learning_rate) < 0:
-        raise ValueError(
-            f"{path}.inputs.learning_rate must be >= 0 (and not -0.0); got {learning_rate!r}"
-        )
-    inputs = CaseInputs(
-        id=case_id,
-        comment=_string(fields["comment"], f"{path}.comment"),
-        flags=flags,
-        relu_grad_at_zero=_relu_grad_at_zero(
-            fields["relu_grad_at_zero"], f"{path}.relu_grad_at_zero"
-        ),
-        learning_rate=learning_rate,
-        **arrays,
-    )
-    expected = _outputs(fields["expected"], f"{path}.expected", sizes, bound=False)
-    both = _fields(fields["bounds"], f"{path}.bounds", ("float64", "float32"))
-    float64 = _outputs(both["float64"], f"{path}.bounds.float64", sizes, bound=True)
-    float32 = None
-    if both["float32"] is not None:
-        float32 = _outputs(both["float32"], f"{path}.bounds.float32", sizes, bound=True)
-    return VectorCase(inputs, expected, float64, float32)
-
-
-def _reject_constant(name: str) -> object:
-    raise ValueError(f"{name} is not JSON and not a finite float; write floats as float.hex")
-
-
-class _RefusedLiteralError(ValueError):
-    """A literal that is valid JSON but that no document of twolayer's holds."""
-
-
-_MAX_INTEGER_DIGITS = 400  # every float64 that is an integer has at most 309 digits
-
-
-def _integer_literal(text: str) -> int:
-    # Python refuses to convert more than 4,300 digits with a message about its own limit; a
-    # document has no use for more than a float64's 309, so longer literals are refused here.
-    if len(text.lstrip("-")) > _MAX_INTEGER_DIGITS:
-        raise _RefusedLiteralError(
-            f"an integer literal of {len(text.lstrip('-'))} digits, more than the "
-            f"{_MAX_INTEGER_DIGITS} that any float64 needs"
-        )
-    return int(text)
-
-
-def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    result: dict[str, object] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"a JSON object has the key {key!r:.40} twice")
-        result[key] = value
-    return result
-
-
-def check_document_size(size: int, what: str) -> None:
-    """Raise ``ValueError`` if a document of ``size`` bytes exceeds ``MAX_DOCUMENT_BYTES``."""
-    if size > MAX_DOCUMENT_BYTES:
-        raise ValueError(
-            f"the {what} is larger than {MAX_DOCUMENT_BYTES:,} bytes (128 MiB, "
-            "twolayer.vectors.MAX_DOCUMENT_BYTES), the most that is read; the frozen suite's is "
-            "about 55 MB"
-        )
-
-
-def parse_json(data: bytes, what: str = "vector suite") -> object:
-    """Parse strict JSON from an untrusted file: no NaN or Infinity, no repeated keys.
-
-    Used for suites here and for results files by ``twolayer.conformance``; ``what`` names the
-    kind of file in the messages ("not a twolayer vector suite: ...").
-
-    Raises:
-        TypeError: ``data`` is not bytes.
-        ValueError: it is larger than ``MAX_DOCUMENT_BYTES``, is not such JSON, or nests too
-            deeply for the parser.
-    """
-    if not isinstance(data, bytes):
-        raise TypeError(f"data must be the bytes of a {what} file; got {type(data).__qualname__}")
-    check_document_size(len(data), what)
-    try:
-        document: object = json.loads(
-            data,
-            parse_constant=_reject_constant,
-            parse_int=_integer_literal,
-            object_pairs_hook=_unique_keys,
-        )
-    except RecursionError:
-        raise ValueError(f"not a twolayer {what}: JSON nested too deeply") from None
-    except _RefusedLiteralError as error:
-        raise ValueError(f"not a twolayer {what}: it holds {error}") from None
-    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise ValueError(f"not a twolayer {what}: not valid JSON ({error})") from None
-    return document
-
-
-def load_suite(data: bytes) -> Suite:
-    """Parse and validate a suite document, as written by ``suite_json``.
-
-    Checks the schema and its version, every field's type, every float's spelling (finite,
-    canonical ``float.hex``), and that the shapes of each case agree, in axis names. Nothing in
-    the document is evaluated or executed.
-
-    Args:
-        data: the bytes of the JSON document.
-
-    Returns:
-        The ``Suite``, with read-only float64 arrays whose bits are those written.
-
-    Raises:
-        ValueError: the document is not a valid suite; the message names the field.
-    """
-    document = parse_json(data)
-    keys = (
-        "schema",
-        "schema_version",
-        "algorithm",
-        "number_of_cases",
-        "header",
-        "notes",
-        "cases",
-    )
-    if not isinstance(document, dict) or document.get("schema") != SCHEMA:
-        raise ValueError(f"not a twolayer vector suite: its 'schema' is not {SCHEMA!r}")
-    version = document.get("schema_version")
-    if version != SCHEMA_VERSION or isinstance(version, bool):
-        raise ValueError(
-            f"unsupported schema_version {version!r:.40}: this reader reads {SCHEMA} version "
-            f"{SCHEMA_VERSION}"
-        )
-    fields = _fields(document, "suite", keys)
-    raw_notes = fields["notes"]
-    if not isinstance(raw_notes, dict):
-        raise ValueError(
-            f"suite.notes must be an object of flag -> meaning; got {json_kind(raw_notes)}"
-        )
-    notes = {
-        _string(flag, "suite.notes key"): _string(meaning, f"suite.notes[{flag!r}]")
-        for flag, meaning in raw_notes.items()
-    }
-    raw_cases = fields["cases"]
-    if not isinstance(raw_cases, list):
-        raise ValueError(f"suite.cases must be an array; got {json_kind(raw_cases)}")
-    count = _integer(fields["number_of_cases"], "suite.number_of_cases", 0)
-    if count != len(raw_cases):
-        raise ValueError(f"suite.number_of_cases is {count} but cases holds {len(raw_cases)}")
-    cases = tuple(_case(case, f"cases[{i}]", notes) for i, case in enumerate(raw_cases))
-    ids = [case.inputs.id for case in cases]
-    if len(set(ids)) != len(ids):
-        duplicate = next(case_id for case_id in ids if ids.count(case_id) > 1)
-        raise ValueError(f"suite.cases: the id {duplicate} appears twice")
-    return Suite(
-        schema=SCHEMA,
-        schema_version=SCHEMA_VERSION,
-        algorithm=_string(fields["algorithm"], "suite.algorithm"),
-        header=_strings(fields["header"], "suite.header"),
-        notes=MappingProxyType(notes),
-        cases=cases,
-    )
-
-
-_MAX_NPZ_BYTES = 2**30  # 1 GiB unpacked, some 40 times the suite's own
-_NPZ_NAME = re.compile(r"case_[0-9]{4,}\.[a-z0-9_.]+")
-
-
-def _npz_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> NDArray[np.float64]:
-    """Read one ``.npy`` member after checking, from its header alone, that it is safe."""
-    name = info.filename
-    if not name.endswith(".npy") or not _NPZ_NAME.fullmatch(name.removesuffix(".npy")):
-        raise ValueError(f"unexpected member {name!r:.60}: every member is case_NNNN.<field>.npy")
-    try:
-        with archive.open(info) as member:
-            version = np.lib.format.read_magic(member)
-            if version == (1, 0):
-                shape, _, dtype = np.lib.format.read_array_header_1_0(member)
-            elif version == (2, 0):
-                shape, _, dtype = np.lib.format.read_array_header_2_0(member)
-            else:
-                raise ValueError(f".npy format version {version}; 1.0 and 2.0 are read")
-    except ValueError as error:  # numpy's message names no member
-        raise ValueError(f"{name}: not a readable .npy header ({error})") from None
-    if dtype != np.dtype("<f8"):
-        raise ValueError(
-            f"{name} holds dtype {dtype}, not float64 ('<f8'); pickled Python objects and "
-            "other types are refused"
-        )
-    if any(size < 0 for size in shape):
-        raise ValueError(f"{name} declares shape {shown(shape, 80)}, with a negative size")
-    needed = math.prod(shape) * dtype.itemsize
-    if needed > info.file_size:
-        amount = f"{needed:,}" if needed < 10**30 else "more than 10**30"
-        raise ValueError(
-            f"{name} declares shape {shown(shape, 80)}, {amount} bytes of float64, more data than "
-            f"the {info.file_size:,} bytes that the member holds"
-        )
-    with archive.open(info) as member:
-        array = np.lib.format.read_array(member, allow_pickle=False)
-    return frozen(np.asarray(array, dtype=np.float64))
-
-
-def load_npz(data: bytes) -> dict[str, NDArray[np.float64]]:
-    """Read an ``.npz`` twin (see ``npz_arrays`` for its names) without ever unpickling.
-
-    Every member's header is checked before its data is read: float64 only, and no more data
-    than the member holds, so that a hostile file can neither run code nor claim a huge array.
-
-    Args:
-        data: the bytes of the ``.npz`` file.
-
-    Returns:
-        Name -> read-only float64 array.
-
-    Raises:
-        ValueError: the bytes are not such an ``.npz``; the message says why.
-    """
-    if not isinstance(data, bytes):
-        raise TypeError(f"data must be the bytes of an .npz file; got {type(data).__qualname__}")
-    if not data.startswith(b"PK\x03\x04"):
-        raise ValueError("not an .npz file: it does not begin as a zip archive does")
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            size = sum(info.file_size for info in archive.infolist())
-            if size > _MAX_NPZ_BYTES:
-                raise ValueError(f"the .npz unpacks to {size} bytes, beyond {_MAX_NPZ_BYTES}")
-            return {
-                info.filename.removesuffix(".npy"): _npz_member(archive, info)
-                for info in archive.infolist()
-            }
-    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as error:
-        raise ValueError(f"not a readable .npz file: {error}") from None

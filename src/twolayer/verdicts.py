@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from twolayer import isolation
 from twolayer.calls import Judge, Runner
+from twolayer.cases import CaseInputs
 from twolayer.comparison import Comparison, judge_outputs
 from twolayer.reference import Reference, exact_reference
 from twolayer.report import (
@@ -29,7 +30,6 @@ from twolayer.report import (
 )
 from twolayer.shapes import RELU_GRAD_AT_ZERO_CHOICES
 from twolayer.snippets import limited_snippet, step_snippet
-from twolayer.vectors import CaseInputs
 
 
 class CaseVerdict(NamedTuple):
