@@ -20,7 +20,7 @@ from twolayer.network import backward_values, forward
 from twolayer.report import OUTPUTS
 from twolayer.shapes import Params
 
-_RANGE_MARGIN = 2.0**64  # as twolayer.vectors: values keep this far from a format's limits
+_RANGE_MARGIN = 2.0**64  # values keep this far from a format's limits (drawn ones: 2**66)
 
 
 class Reference(NamedTuple):
