@@ -7,6 +7,7 @@ and signed zeros; ``within_bound`` against Fraction arithmetic, at the boundary 
 """
 
 import math
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -610,6 +611,44 @@ def test_compare_refuses_nan_and_a_wrong_shape() -> None:
         exact.compare(value, np.array([1.0, math.nan]))
     with pytest.raises(ValueError, match=r"against must have the exact values' shape \(2,\)"):
         exact.compare(value, np.array([1.0]))
+
+
+def test_compare_against_infinities_and_values_hidden_by_rounding() -> None:
+    # Every exact value lies below inf and above -inf; a value that rounds to the float it is
+    # compared with, yet differs from it, is told apart exactly (not 0 from the rounded compare).
+    tiny = Fraction(2) ** -70
+    values = [Fraction(1), Fraction(-1), 1 + tiny, 1 - tiny, Fraction(1), -1 - tiny]
+    against = np.array([math.inf, -math.inf, 1.0, 1.0, 1.0, -1.0])
+    assert exact.compare(_limbs_of(values), against).tolist() == [-1, 1, 1, -1, 0, -1]
+    with pytest.raises(ValueError, match=r"^against must not hold NaN$"):
+        exact.compare(_limbs_of(values[:1]), np.array([math.nan]))
+
+
+def test_magnitude_up_of_a_value_past_float64_is_inf_quietly_and_tells_zero_from_tiny() -> None:
+    # 2**1100 lies past float64, and the float above the largest float64 is inf: both inf, with
+    # no overflow warning (which the suite would make an error); 0 and a value that rounds to 0
+    # are told apart: only the exact zero gets 0.
+    largest = Fraction(sys.float_info.max)
+    values = [Fraction(2) ** 1100, largest, Fraction(0), Fraction(2) ** -1200, -largest]
+    got = exact.magnitude_up(_limbs_of(values)).tolist()
+    assert got == [math.inf, math.inf, 0.0, 2.0**-1074, math.inf]
+
+
+def test_round_limbs_sees_a_sticky_bit_at_every_depth_below_a_tie() -> None:
+    # 1 + 2**-53 is halfway between 1 and the next float; any bit below it breaks the tie upward.
+    # One entry per depth of that bit, so that no position of the rounding window is missed.
+    half = Fraction(2) ** -53
+    values = [1 + half + Fraction(2) ** -depth for depth in range(54, 200)]
+    rounded = exact.round_limbs(_limbs_of(values)).tolist()
+    assert rounded == [1.0 + 2.0**-52] * len(values)
+    assert exact.round_limbs(_limbs_of([1 + half])).tolist() == [1.0]  # the tie itself: to even
+
+
+def _limbs_of(values: list[Fraction]) -> exact.Limbs:
+    """Exact values given as Fractions with power-of-two denominators, as one ``Limbs``."""
+    exponent = min(-((v.denominator).bit_length() - 1) for v in values)
+    mantissas = [int(v * Fraction(2) ** -exponent) for v in values]
+    return exact.limbs_from_dyadic(exact.Dyadic(np.array(mantissas, dtype=object), exponent))
 
 
 @given(a=exact_arrays(), b=exact_arrays())
