@@ -186,20 +186,24 @@ def test_a_tail_shrinks_to_the_least_size_with_one() -> None:
     # comments for a failure report, cost three quarters of this test and cannot change what
     # the shrinker ends at (a case it found would have to be smaller still).
     strategy = tst.judge_cases("float64")
+    # Without hypothesis's constants from the code that calls it, as the judge draws (else a
+    # number added to any test file moves the draw: this test once ended at batch 63 so).
     shrink = settings(
         database=None, derandomize=True, max_examples=500, phases=(Phase.generate, Phase.shrink)
     )
-    found = find(
-        strategy,
-        lambda case: case.x.shape[1] > 64 and case.x.shape[1] % 64 != 0,
-        settings=shrink,
-    )
+    with drawn.without_local_constants():
+        found = find(
+            strategy,
+            lambda case: case.x.shape[1] > 64 and case.x.shape[1] % 64 != 0,
+            settings=shrink,
+        )
     assert dims_of(found) == Dims(1, 65, 1, 1)
-    found = find(
-        strategy,
-        lambda case: case.x.shape[0] > 32 and case.x.shape[0] % 32 != 0 and bool(case.y.any()),
-        settings=shrink,
-    )
+    with drawn.without_local_constants():
+        found = find(
+            strategy,
+            lambda case: case.x.shape[0] > 32 and case.x.shape[0] % 32 != 0 and bool(case.y.any()),
+            settings=shrink,
+        )
     assert dims_of(found) == Dims(33, 1, 1, 1)
 
 
