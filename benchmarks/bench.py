@@ -708,7 +708,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only-isolation", action="store_true", help="the judge's worker process table alone"
     )
-    parser.add_argument("--skip-isolation", action="store_true", help="no worker process table")
     parser.add_argument("--skip-scaling", action="store_true", help="no scaling table")
     parser.add_argument("--skip-memory", action="store_true", help="no memory table")
     args = parser.parse_args(argv)
@@ -736,8 +735,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     results["seed_run"] = seed_run
     if not args.skip_reference:
         results["reference"] = reference_section(args.rounds)
-    if not args.skip_isolation:
-        results["isolation"] = isolation_section(args.rounds)
     identical = bool(seed_run["train_bit_identical_to_seed_loop"])
     if not args.skip_scaling:
         scaling = scaling_section(args.rounds)
