@@ -145,7 +145,7 @@ def _child(fd: int) -> None:
     """The body of a spawned worker: load the implementation that the first request names."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     connection = Connection(fd)
-    from twolayer import calls  # noqa: PLC0415 (the worker needs the judge's calls)
+    from twolayer import calls  # noqa: PLC0415 (calls imports this module: a cycle at the top)
 
     connection.send_bytes(pickle.dumps(("started", "")))
     _, spec, what, path = pickle.loads(connection.recv_bytes())

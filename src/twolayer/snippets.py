@@ -25,6 +25,24 @@ def _literal(array: NDArray[np.float64]) -> str:
     return f"np.array([{', '.join(rows)}])"
 
 
+def _case_lines(case: CaseInputs, from_suite: bool) -> list[str]:
+    """The lines of a snippet that give ``x, y, w1, w2, learning_rate``: the case looked up in the
+    frozen suite by its id, or its arrays written out."""
+    if from_suite:
+        return [
+            f"case = next(case for case in build_cases() if case.id == {case.id})",
+            "x, y, w1, w2 = case.x, case.y, case.w1, case.w2",
+            "learning_rate = case.learning_rate",
+        ]
+    return [
+        f"x = {_literal(case.x)}",
+        f"y = {_literal(case.y)}",
+        f"w1 = {_literal(case.w1)}",
+        f"w2 = {_literal(case.w2)}",
+        f"learning_rate = {case.learning_rate!r}",
+    ]
+
+
 def step_snippet(judge: Judge, case: CaseInputs, label: str, blamed: tuple[str, ...]) -> str:
     """Python code that reproduces the verdict on this one case.
 
@@ -53,20 +71,7 @@ def step_snippet(judge: Judge, case: CaseInputs, label: str, blamed: tuple[str, 
             lines.append(f"step = load_implementation({judge.implementation!r})")
         else:
             lines.append(f"step = ...  # the implementation under test: {judge.implementation}")
-    if from_suite:
-        lines += [
-            f"case = next(case for case in build_cases() if case.id == {case.id})",
-            "x, y, w1, w2 = case.x, case.y, case.w1, case.w2",
-            "learning_rate = case.learning_rate",
-        ]
-    else:
-        lines += [
-            f"x = {_literal(case.x)}",
-            f"y = {_literal(case.y)}",
-            f"w1 = {_literal(case.w1)}",
-            f"w2 = {_literal(case.w2)}",
-            f"learning_rate = {case.learning_rate!r}",
-        ]
+    lines += _case_lines(case, from_suite)
     rule = judge.relu_grad_at_zero
     if judge.runner is None:
         shown = next((name for name in blamed if name in OUTPUTS), "loss")
@@ -108,20 +113,7 @@ def training_snippet(judge: TrainJudge, case: CaseInputs, steps: int, label: str
         lines.append(f"train = load_training({judge.implementation!r})")
     else:
         lines.append(f"train = ...  # the implementation under test: {judge.implementation}")
-    if from_suite:
-        lines += [
-            f"case = next(case for case in build_cases() if case.id == {case.id})",
-            "x, y, w1, w2 = case.x, case.y, case.w1, case.w2",
-            "learning_rate = case.learning_rate",
-        ]
-    else:
-        lines += [
-            f"x = {_literal(case.x)}",
-            f"y = {_literal(case.y)}",
-            f"w1 = {_literal(case.w1)}",
-            f"w2 = {_literal(case.w2)}",
-            f"learning_rate = {case.learning_rate!r}",
-        ]
+    lines += _case_lines(case, from_suite)
     lines += [
         "",
         "report = check_training_case(",
